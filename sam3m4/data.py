@@ -18,10 +18,11 @@ from .core import ConfigError, DataError, add_json_flag, atomic_write_json, conf
 
 # %% auto #0
 __all__ = ['DEFAULT_PROMPTS', 'COLOURS', 'SHAPES', 'TINY_WORLD', 'encode_rle', 'decode_rle', 'ImageRecord', 'VideoRecord',
-           'read_image', 'load_sa1b', 'load_coco', 'load_sav', 'load_prompts', 'WorldConfig', 'world_concepts',
-           'render_scene', 'make_world', 'load_world', 'split_records', 'clip_vocab_and_merges', 'clip_bpe_tokenizer',
-           'DualTokenizer', 'letterbox', 'masks_to_boxes_cxcywh', 'GroundedDataset', 'collate_samples', 'make_loader',
-           'VideoClipDataset', 'overlay', 'show_samples', 'inspect_folder', 'register_cli']
+           'file_error', 'read_image', 'load_sa1b', 'load_coco', 'load_sav', 'load_prompts', 'WorldConfig',
+           'world_concepts', 'render_scene', 'make_world', 'load_world', 'split_records', 'clip_vocab_and_merges',
+           'clip_bpe_tokenizer', 'DualTokenizer', 'letterbox', 'letterbox_boxes', 'masks_to_boxes_cxcywh',
+           'GroundedDataset', 'collate_samples', 'make_loader', 'VideoClipDataset', 'overlay', 'show_samples',
+           'inspect_folder', 'register_cli']
 
 # %% ../nbs/01_data.ipynb #e769be96
 def encode_rle(mask: np.ndarray) -> dict:
@@ -70,20 +71,26 @@ class VideoRecord:
     width: int
     objects: list[dict] = field(default_factory=list)  # [{"id": int, "category": str, "rles": [rle | None per frame]}]
 
+def file_error(file, msg: str) -> DataError:
+    "A `DataError` whose message starts with `file` and which remembers it (`.file`) for skip lists."
+    err = DataError(f"{file}: {msg}"); err.file = str(file)
+    return err
+
 def read_image(path) -> np.ndarray:
     "HxWx3 uint8 RGB array; `DataError` naming the file if it is missing, truncated or not an image."
     path = Path(path)
-    if not path.is_file(): raise DataError(f"{path}: image file is missing; check the dataset folder")
+    if not path.is_file(): raise file_error(path, "image file is missing; check the dataset folder")
     try:
         with Image.open(path) as im:
             im.load()
             return np.asarray(im.convert("RGB"))
     except (OSError, UnidentifiedImageError, SyntaxError) as e:
-        raise DataError(f"{path}: corrupt or truncated image ({e}); re-download or delete it") from e
+        raise file_error(path, f"corrupt or truncated image ({e}); re-download or delete it") from e
 
 def _skip(skipped: list, file, reason: str, skip_bad: bool, err: Exception):
+    "Record a bad item (the file named by `err` if it names one, else `file`), or re-raise when not `skip_bad`."
     if not skip_bad: raise err
-    skipped.append({"file": str(file), "reason": reason})
+    skipped.append({"file": str(getattr(err, "file", file)), "reason": reason})
 
 def _warn_skipped(skipped: list, what: str):
     if skipped:
@@ -98,6 +105,11 @@ def load_sa1b(folder, skip_bad: bool = False, check_masks: bool = True, limit: i
     recs, skipped = [], []
     jsons = sorted(folder.glob("sa_*.json"))[:limit]
     if not jsons: raise DataError(f"{folder}: no sa_*.json files; expected SA-1B's sa_<id>.jpg + sa_<id>.json pairs")
+    if limit is None:   # an image whose json is missing is a missing file too, not a silent drop
+        for img in sorted(folder.glob("sa_*.jpg")):
+            if not img.with_suffix(".json").is_file():
+                err = file_error(img, f"its annotation file {img.with_suffix('.json').name} is missing; re-extract the SA-1B tar")
+                _skip(skipped, img, str(err), skip_bad, err)
     for js in jsons:
         try:
             try: doc = json.loads(js.read_text())
@@ -107,13 +119,15 @@ def load_sa1b(folder, skip_bad: bool = False, check_masks: bool = True, limit: i
             h, w = int(info.get("height", 0)), int(info.get("width", 0))
             arr = read_image(img)
             if arr.shape[:2] != (h, w):
-                raise DataError(f"{js}: says the image is {h}x{w} but {img.name} is {arr.shape[0]}x{arr.shape[1]}")
+                raise file_error(js, f"says the image is {h}x{w} but {img.name} is {arr.shape[0]}x{arr.shape[1]}; the json does not belong to this image")
             anns = []
             for k, a in enumerate(doc.get("annotations", [])):
                 if check_masks: decode_rle(a["segmentation"], f"{js} annotation {k}", size=(h, w))
                 anns.append({"category": "object", "rle": a["segmentation"], "bbox": [float(v) for v in a["bbox"]]})
             recs.append(ImageRecord(str(info.get("image_id", js.stem)), img, h, w, anns))
-        except DataError as e: _skip(skipped, js, str(e), skip_bad, e)
+        except (DataError, KeyError, TypeError, ValueError) as e:
+            err = e if isinstance(e, DataError) else file_error(js, f"malformed SA-1B json ({type(e).__name__}: {e})")
+            _skip(skipped, js, str(err), skip_bad, err)
     _warn_skipped(skipped, f"SA-1B {folder}")
     return recs, skipped
 
@@ -135,7 +149,7 @@ def load_coco(ann_json, image_dir, skip_bad: bool = False, check_images: bool = 
     for a in doc.get("annotations", []): by_img.setdefault(a["image_id"], []).append(a)
     recs, skipped = [], []
     for im in doc.get("images", []):
-        f = image_dir/im["file_name"]
+        f = image_dir/str(im.get("file_name", f"<image {im.get('id')} has no file_name>"))
         try:
             h, w = int(im["height"]), int(im["width"])
             if check_images:
@@ -148,7 +162,9 @@ def load_coco(ann_json, image_dir, skip_bad: bool = False, check_images: bool = 
                 decode_rle(rle, f"{ann_json} annotation {a.get('id')}", size=(h, w))
                 anns.append({"category": cats[a["category_id"]], "rle": rle, "bbox": [float(v) for v in a["bbox"]]})
             recs.append(ImageRecord(str(im["id"]), f, h, w, anns))
-        except DataError as e: _skip(skipped, f, str(e), skip_bad, e)
+        except (DataError, KeyError, TypeError, ValueError) as e:
+            err = e if isinstance(e, DataError) else DataError(f"{ann_json}: image {im.get('id')} or its annotations are malformed ({type(e).__name__}: {e})")
+            _skip(skipped, f, str(err), skip_bad, err)
     _warn_skipped(skipped, f"COCO {ann_json}")
     return recs, skipped
 
@@ -166,7 +182,9 @@ def load_sav(folder, skip_bad: bool = False) -> tuple[list[VideoRecord], list[di
             fdir = folder/vid
             frames = sorted(fdir.glob("*.jpg"))
             if not frames:
-                raise DataError(f"{fdir}: no frames; extract them with `ffmpeg -i {vid}.mp4 {vid}/%05d.jpg`")
+                mp4 = folder/f"{vid}.mp4"
+                raise file_error(mp4 if mp4.is_file() else fdir, f"no frame folder {fdir.name}/ (mp4 decoding is not built in); "
+                                 f"extract the frames with `ffmpeg -i {vid}.mp4 -q:v 2 {vid}/%05d.jpg`")
             h, w = int(doc["video_height"]), int(doc["video_width"])
             masklet = doc["masklet"]
             if len(masklet) > len(frames): raise DataError(f"{js}: {len(masklet)} annotated frames but {len(frames)} frame files")
@@ -384,6 +402,11 @@ def letterbox(image: np.ndarray, masks: np.ndarray, size: int) -> tuple[torch.Te
         m[:, :nh, :nw] = mm > 0.5
     return out, m, s
 
+def letterbox_boxes(boxes_xywh, scale: float, size: int) -> torch.Tensor:
+    "Pixel `xywh` boxes of the original image -> normalised `cxcywh` boxes in the letterboxed `size`×`size` input."
+    b = torch.as_tensor(boxes_xywh, dtype=torch.float32).reshape(-1, 4) * scale
+    return torch.stack([(b[:, 0] + b[:, 2] / 2) / size, (b[:, 1] + b[:, 3] / 2) / size, b[:, 2] / size, b[:, 3] / size], 1)
+
 def masks_to_boxes_cxcywh(masks: torch.Tensor) -> torch.Tensor:
     "Normalised cxcywh boxes [M,4] of boolean masks [M,S,S] (empty masks -> zeros)."
     M, H, W = masks.shape; out = torch.zeros(M, 4)
@@ -407,7 +430,8 @@ class GroundedDataset(Dataset):
         n_neg = min(len(neg_pool), round(len(pos) * negative_ratio / (1 - negative_ratio))) if pos else len(neg_pool)
         self.samples = pos + rng.sample(neg_pool, n_neg)
         self.n_positive, self.n_negative = len(pos), n_neg
-        self.bad_items: list[dict] = []
+        self.bad_items: list[dict] = []       # [{index, file, reason}] of samples that failed to load (once each)
+        self._bad: set[int] = set()
         self._ids: dict[str, tuple] = {}      # prompt -> (teacher ids, student ids): tokenize each prompt once
     def __len__(self): return len(self.samples)
     def token_ids(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -429,10 +453,12 @@ class GroundedDataset(Dataset):
     def __getitem__(self, idx):
         for k in range(len(self)):
             j = (idx + k) % len(self)
+            if j in self._bad: continue
             try: return self._load(j)
             except DataError as e:
-                self.bad_items.append({"index": j, "reason": str(e)})
-                print(f"warning: skipping sample {j}: {e}", file=sys.stderr)
+                self._bad.add(j)
+                self.bad_items.append({"index": j, "file": str(getattr(e, "file", self.records[self.samples[j][0]].file)), "reason": str(e)})
+                print(f"warning: skipping sample {j} ({len(self.bad_items)} bad so far): {e}", file=sys.stderr)
         raise DataError("every sample in the dataset failed to load; see the warnings above")
 
 def collate_samples(items: list[dict]) -> dict:
@@ -495,8 +521,13 @@ def show_samples(ds: Dataset, n: int = 8, cols: int = 4):
     return fig
 
 # %% ../nbs/01_data.ipynb #1706b4b3
+def _rel(file, root: Path) -> str:
+    try: return str(Path(file).relative_to(root))
+    except ValueError: return str(file)
+
 def inspect_folder(path) -> dict:
-    "What is in a dataset folder: SA-1B images with instance areas, or counts for a world / SA-V / COCO json."
+    """What is in a dataset folder. SA-1B: exactly `{"images": [{"file", "instances", "areas"}], "skipped": [{"file", "reason"}]}`
+    (areas = pixels of each decoded mask at the original resolution); a world / SA-V folder or a COCO json: counts and a `kind`."""
     path = Path(path)
     if not path.exists(): raise DataError(f"{path}: no such file or folder")
     if path.is_file() and path.suffix == ".json":
@@ -510,11 +541,11 @@ def inspect_folder(path) -> dict:
     if list(path.glob("sav_*_manual.json")):
         vids, sk = load_sav(path, skip_bad=True)
         return {"kind": "sa-v", "videos": [{"video": v.video_id, "frames": len(v.frames), "objects": len(v.objects)} for v in vids], "skipped": sk}
-    if list(path.glob("sa_*.json")):
+    if list(path.glob("sa_*.json")) or list(path.glob("sa_*.jpg")):
         recs, sk = load_sa1b(path, skip_bad=True)
         images = [{"file": r.file.name, "instances": len(r.annotations),
                    "areas": [int(decode_rle(a["rle"]).sum()) for a in r.annotations]} for r in recs]
-        return {"kind": "sa-1b", "images": images, "skipped": sk}
+        return {"images": images, "skipped": [{"file": _rel(s["file"], path), "reason": s["reason"]} for s in sk]}
     raise DataError(f"{path}: not a dataset folder I know (expected world.json, sa_*.json, sav_*_manual.json or a COCO .json)")
 
 def _make_world_cli(args) -> dict:
@@ -525,9 +556,9 @@ def _make_world_cli(args) -> dict:
 
 def _inspect_cli(args) -> dict:
     r = inspect_folder(args.dir)
-    if not args.json and r["kind"] == "sa-1b":
+    if not args.json and "kind" not in r:   # SA-1B: a table, then the skipped files
         r = {"kind": "sa-1b", "table": [{"file": i["file"], "instances": i["instances"], "total area": sum(i["areas"])} for i in r["images"]],
-             "skipped": len(r["skipped"])}
+             "skipped": r["skipped"]}
     return r
 
 def register_cli(parser) -> None:
