@@ -1,0 +1,189 @@
+"Evaluation on hand-made contract outputs, the summary schema / gates / merging, and the eval + qa reports end to end."
+import json, re, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sam3m4.report import (QUANT_KEYS, EXPORT_KEYS, SUMMARY_SECTIONS, GateConfig, build_summary, evaluate, merge_summary,
+                           summary_markdown, write_summary)
+
+REPO = Path(__file__).resolve().parents[1]
+S = 8
+
+
+class TinyDS:
+    "A GroundedDataset stand-in: (image, prompt) samples with hand-made S×S masks."
+    def __init__(self, items):   # items: [(image_key, prompt, masks[M,S,S] bool)]
+        self.size, self.items = S, items
+        self.samples = [(k, p) for k, p, _ in items]
+    def __len__(self): return len(self.items)
+    def __getitem__(self, i):
+        k, p, m = self.items[i]; m = torch.as_tensor(np.asarray(m, bool).reshape(-1, S, S))
+        return {"image": torch.zeros(3, S, S), "prompt": p, "teacher_ids": torch.zeros(4, dtype=torch.long),
+                "student_ids": torch.zeros(4, dtype=torch.long), "masks": m, "boxes": torch.zeros(len(m), 4),
+                "presence": float(len(m) > 0), "image_id": str(k), "index": i}
+
+
+def box(y0, y1, x0, x1):
+    m = np.zeros((S, S), bool); m[y0:y1, x0:x1] = True; return m
+
+def out(masks, scores, presence_logit):
+    "A contract dict with full-resolution ±10 mask logits."
+    m = torch.as_tensor(np.asarray(masks, bool).reshape(-1, S, S))
+    return {"mask_logits": torch.where(m, 10.0, -10.0), "boxes": torch.zeros(len(m), 4), "scores": torch.tensor(scores, dtype=torch.float),
+            "presence_logit": torch.tensor(float(presence_logit)), "source": "hand"}
+
+A, B, C = box(0, 4, 0, 4), box(0, 4, 0, 8), box(4, 8, 0, 8)
+NONE = np.zeros((0, S, S), bool)
+DS = TinyDS([("img0", "a", np.stack([A, C])), ("img0", "b", NONE), ("img1", "a", np.stack([B])), ("img1", "b", NONE)])
+PRED = {0: out(np.stack([A, B]), [0.9, 0.8], 10),   # A exact; B vs C IoU 0 -> GT C unmatched (0)
+        1: out(np.stack([C]), [0.9], 10),           # a hallucination on a negative: presence FP
+        2: out(np.stack([A]), [0.9], 10),           # IoU(A, B) = 0.5
+        3: out(NONE, [], -10)}                      # correct negative
+
+def hand_predictor(batch):
+    return [PRED[int(i)] for i in batch["index"]]
+hand_predictor.source = "hand"
+
+
+def test_evaluate_hand_made_outputs():
+    r = evaluate(hand_predictor, DS, num=4, progress=False, sens_images=2)
+    assert r["source"] == "hand" and r["samples"] == 4 and (r["positives"], r["negatives"]) == (2, 2)
+    assert r["miou"] == pytest.approx((1.0 + 0.0 + 0.5) / 3)             # Hungarian, unmatched GT = 0, over all GT instances
+    assert (r["tp"], r["fp"], r["fn"], r["tn"]) == (2, 1, 0, 1)
+    assert r["presence_f1"] == pytest.approx(0.8)                         # precision 2/3, recall 1
+    # cgF1 (SA-Co): positives only for pmF1. τ=0.5: pair 0 TP=1 (A), FP=1, FN=1; pair 2 TP=1 (IoU 0.5) → tp 2, fp 1, fn 1
+    # τ>0.5: pair 0 TP 1 FP 1 FN 1; pair 2 FP 1 FN 1 → tp 1, fp 2, fn 2
+    f1 = [2 * 2 / (4 + 1 + 1)] + [2 * 1 / (2 + 2 + 2)] * 9
+    assert r["pmf1"] == pytest.approx(np.mean(f1))
+    assert r["il_mcc"] == pytest.approx((2 * 1 - 1 * 0) / np.sqrt(3 * 2 * 2 * 1)) and r["cgf1"] == pytest.approx(r["pmf1"] * r["il_mcc"])
+    # prompt sensitivity: img0 unions A∪B=B (8x4... = B) vs C → disjoint → 1; img1: A vs empty → 1 - 0/16 = 1
+    assert r["prompt_sensitivity"] == pytest.approx(1.0) and r["sensitivity_images"] == 2
+
+
+def test_evaluate_agreement_and_score_threshold():
+    r = evaluate(hand_predictor, DS, num=4, progress=False, reference=hand_predictor)
+    assert r["miou_vs_reference"] == pytest.approx(1.0) and r["reference"] == "hand"
+    r = evaluate(hand_predictor, DS, num=4, progress=False, score_thr=0.85)      # drops B (0.8): miou unchanged, fewer FPs in cgF1
+    assert r["miou"] == pytest.approx(0.5) and r["pmf1"] == pytest.approx((4 / 5 + 9 * 2 / 5) / 10)
+
+
+def test_prompt_insensitive_model_scores_zero():
+    def same(batch): return [out(np.stack([B]), [0.9], 10) for _ in batch["index"]]
+    same.source = "same"
+    r = evaluate(same, DS, num=4, progress=False)
+    assert r["prompt_sensitivity"] == 0.0 and r["fp"] == 2 and r["tn"] == 0
+
+
+def _summary(**kw):
+    st = {"miou": 0.6, "presence_f1": 0.9, "prompt_sensitivity": 0.7, "cgf1": 0.5, "il_mcc": 0.8, "tp": 5, "fp": 1, "fn": 1, "tn": 3}
+    te = {"miou": 0.8, "presence_f1": 1.0, "prompt_sensitivity": 0.9, "cgf1": 0.7, "il_mcc": 1.0, "tp": 6, "fp": 0, "fn": 0, "tn": 4}
+    return build_summary(student=st, teacher_metrics=te, teacher="annotation-teacher(world)", checkpoints={"student": "ck"}, **kw)
+
+
+def test_summary_schema_and_gates():
+    s = _summary(why={"quant": "no quantized variants given"})
+    assert set(SUMMARY_SECTIONS) <= set(s)
+    assert s["quant"] == {"not_run": "no quantized variants given"} and "not_run" in s["export"] and "not_run" in s["video"]
+    assert s["gates"]["miou_vs_teacher"] == {"pass": True, "value": pytest.approx(0.75), "threshold": 0.6}
+    assert s["gates"]["prompt_sensitivity_vs_teacher"]["pass"] and s["gates"]["presence_f1"]["pass"] and s["go"]
+    s = _summary(gates_cfg=GateConfig(miou_vs_teacher=0.8))
+    assert not s["gates"]["miou_vs_teacher"]["pass"] and not s["go"]
+    md = summary_markdown(s)
+    for t in ("Run summary", "Model quality", "Visual QA checklist", "Quantization", "Deployment", "Storage", "Gates", "Artifacts"):
+        assert f"## {t}" in md
+    assert "Not run:" in md
+
+
+def test_merge_summary_regates_and_rerenders(tmp_path):
+    write_summary(_summary(), tmp_path)
+    q = {"table": [{"mode": "fp32", "status": "ok", "size_mb": 4.0, "miou": 0.6, "drop_rel": 0.0, "ms": 3.0},
+                   {"mode": "int8", "status": "ok", "size_mb": 1.0, "miou": 0.57, "drop_rel": 0.05, "ms": 2.0},
+                   {"mode": "int4", "status": "unsupported", "reason": "no <kernel> here"}]}
+    s = merge_summary(tmp_path, "quant", q)
+    doc = json.loads((tmp_path/"summary.json").read_text())
+    assert [r["mode"] for r in doc["quant"]] == ["fp32", "int8", "int4"] and all(set(QUANT_KEYS) <= set(r) for r in doc["quant"])
+    assert doc["gates"]["quant_drop_int8"] == {"pass": False, "value": 0.05, "threshold": 0.02} and doc["go"] is False and not s["go"]
+    md = (tmp_path/"summary.md").read_text(); page = (tmp_path/"report.html").read_text()
+    assert "int8" in md and "no &lt;kernel&gt; here" in md and "<kernel>" not in page
+    merge_summary(tmp_path/"summary.json", "export", [{"backend": "xnnpack", "status": "failed", "reason": "boom"}])
+    doc = json.loads((tmp_path/"summary.json").read_text())
+    assert set(EXPORT_KEYS) <= set(doc["export"][0]) and doc["merged"] == ["quant", "export"]
+    with pytest.raises(Exception, match="status"):
+        merge_summary(tmp_path, "export", [{"backend": "x", "status": "great"}])
+
+
+# ---------------- end to end: the report notebook and the CLIs on the built-in world ----------------
+@pytest.fixture(scope="module")
+def world_and_student(tmp_path_factory):
+    from sam3m4.data import TINY_WORLD, make_world
+    from sam3m4.trainer import TrainConfig, train_phase
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("e2e"); make_world(d/"world", TINY_WORLD, progress=False)
+    r = train_phase(TrainConfig(student="tiny", steps=6, batch_size=4, ckpt_every=3, val_samples=4, device="cpu"), d/"world", d/"run", progress=False)
+    return d, d/"world", Path(r["best"])
+
+
+@pytest.mark.slow
+def test_eval_cli_writes_dated_report_with_every_section(world_and_student, run_cli):
+    d, world, ckpt = world_and_student
+    quant = d/"quant.json"; quant.write_text(json.dumps({"eval": "fidelity", "table": [
+        {"mode": "fp32", "status": "ok", "reason": "", "size_mb": 6.8, "miou": 0.5, "drop_rel": 0.0, "ms": 10.0},
+        {"mode": "int8", "status": "ok", "reason": "", "size_mb": 1.9, "miou": 0.495, "drop_rel": 0.01, "ms": 8.0},
+        {"mode": "int4", "status": "unsupported", "reason": "no kernel"}]}))
+    export = d/"export.json"; export.write_text(json.dumps([{"backend": "xnnpack", "status": "ok", "reason": "", "pte_mb": 2.0, "parity_max_abs": 1e-4, "latency_ms": 40.0},
+                                                            {"backend": "coreml", "status": "unsupported", "reason": "not macOS"}]))
+    video = d/"video.json"; video.write_text(json.dumps({"jf_tracker": 0.4, "jf_per_frame": 0.3}))
+    storage = d/"storage.json"; storage.write_text(json.dumps([{"what": "before (MB)", "value": 10}, {"what": "after (MB)", "value": 4}]))
+    p = run_cli("eval", "--ckpt", ckpt, "--data", world, "--num-val", 8, "--include-teacher", "--out", d/"reports", "--quant", quant,
+                "--export", export, "--video", video, "--storage", storage, "--compare", ckpt, "--json", check=True, timeout=600)
+    r = json.loads(p.stdout)
+    rep = Path(r["report"])
+    assert rep.parent == d/"reports" and re.fullmatch(r"\d{8}_\d{6}_eval", rep.name)
+    assert Path(r["summary"]) == rep/"summary.json" and "miou" in r["student"] and "miou" in r["teacher"]
+    for f in ("eval.ipynb", "eval.html", "summary.json", "summary.md", "report.html", "mask_grid.png"): assert (rep/f).is_file(), f
+    s = json.loads((rep/"summary.json").read_text())
+    assert set(SUMMARY_SECTIONS) <= set(s) and s["teacher"] == "annotation-teacher(world)" and s["checkpoints"]["student"] == str(ckpt.resolve())
+    st = s["student"]
+    assert st["tp"] + st["fp"] + st["fn"] + st["tn"] == st["samples"] <= 8 and st["params"] > 0 and st["ms"] > 0
+    assert s["teacher_metrics"]["fp"] == 0 and s["teacher_metrics"]["fn"] == 0 and s["teacher_metrics"]["il_mcc"] == 1.0
+    assert s["video"]["jf_tracker"] == 0.4 and [q["mode"] for q in s["quant"]] == ["fp32", "int8", "int4"] and s["export"][1]["status"] == "unsupported"
+    assert s["gates"]["quant_drop_int8"]["pass"] is True and set(s["gates"]) >= {"miou_vs_teacher", "prompt_sensitivity_vs_teacher", "presence_f1"}
+    assert all(c["change"] == 0 for c in s["compare"] if c["change"] is not None)   # same checkpoint, same samples: no change
+    assert all(c["new"] == st[c["metric"]] for c in s["compare"]) and s["checkpoints"]["previous"] == str(ckpt.resolve())
+    assert "eval.html" in s["artifacts"] and "eval.ipynb" in s["artifacts"]
+    md = (rep/"summary.md").read_text()
+    for t in ("Run summary", "Model quality", "Visual QA checklist", "Quantization", "Deployment", "Video", "Storage",
+              "Compared with the previous checkpoint", "Gates", "Artifacts"):
+        assert f"## {t}" in md, t
+    assert "Not run" not in md.split("## Gates")[0].split("## Visual QA checklist")[0]   # everything above was measured
+    page = (rep/"eval.html").read_text()
+    assert "Model quality" in page and "from sam3m4.report import" not in page          # code hidden
+
+
+@pytest.mark.slow
+def test_papermill_acceptance_command(world_and_student, run_cli):
+    d, world, ckpt = world_and_student
+    out = d/"pm_report"
+    cmd = [sys.executable, "-m", "papermill", str(REPO/"nbs"/"40_eval.ipynb"), str(d/"20990101_000000_eval.ipynb"), "-p", "ckpt", str(ckpt),
+           "-p", "data", str(world), "-p", "num_val", "6", "-p", "include_teacher", "False", "-p", "out", str(out), "--cwd", str(REPO/"nbs")]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    s = json.loads((out/"summary.json").read_text())
+    assert s["teacher_metrics"] == {"not_run": "include_teacher=False: the teacher was not scored"}
+    assert s["gates"]["miou_vs_teacher"]["pass"] is False and s["go"] is False       # no baseline: the ratio gates cannot pass
+    assert "Not run: no quantized variants given" in (out/"summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_qa_cli_static_html(world_and_student, run_cli):
+    d, world, ckpt = world_and_student
+    q = run_cli("qa", "--ckpt", ckpt, "--data", world, "--out", d/"qa", "--images", 2, "--teacher", "annotation", "--json", check=True)
+    r = json.loads(q.stdout)
+    top = (d/"qa"/"index.html").read_text()
+    assert 'href="student/index.html"' in top and 'href="teacher/index.html"' in top and r["images"] == 2
+    assert len(list((d/"qa"/"student").glob("*/index.html"))) == r["prompts"]
+    bad = run_cli("qa", "--ckpt", d/"nope", "--data", world, "--out", d/"qa2", "--json")
+    assert bad.returncode == 2 and "nope" in json.loads(bad.stdout)["error"]
