@@ -1,0 +1,40 @@
+"""The main job end to end on the tiny world: SIGKILL mid-training and a rerun that completes, every report
+section present, the unavailable backend recorded, and a truncated checkpoint refused by its checksum."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+def _cmd(work, reports, *extra):
+    return [sys.executable, "-m", "sam3m4.cli", "pipeline", "--tiny", "--work", str(work), "--reports", str(reports),
+            "--phase2-steps", "24", "--json", *extra]
+
+@pytest.mark.slow
+def test_pipeline_kill_resume_and_report(tmp_path):
+    work, reports = tmp_path/"work", tmp_path/"reports"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    p = subprocess.Popen(_cmd(work, reports), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    latest = work/"phase2"/"ckpt"/"latest"
+    deadline = time.time() + 900
+    while not latest.exists() and p.poll() is None and time.time() < deadline: time.sleep(0.5)
+    assert p.poll() is None, f"pipeline ended before phase 2 checkpointed:\n{p.stderr.read().decode()[-3000:]}"
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    killed_at = latest.read_text().strip()
+    r = subprocess.run(_cmd(work, reports), capture_output=True, text=True, env=env, timeout=1800)
+    assert r.returncode == 0, r.stderr[-4000:]
+    res = json.loads(r.stdout)
+    stages = {row["stage"]: row for row in res["table"]}
+    assert stages["world"]["skipped"] and stages["teacher_cache"]["skipped"]          # finished stages are not redone
+    state = json.loads((work/"pipeline_state.json").read_text())
+    assert state["phase2"]["resumed_from"] >= int(killed_at.split("_")[1]) > 0     # at most one interval lost
+    s = json.loads(Path(res["report"], "summary.json").read_text())
+    for k in ("student", "teacher_metrics", "video", "quant", "export", "gates", "teacher", "checkpoints"): assert k in s, k
+    assert s["teacher"] == "annotation-teacher(world)"
+    qnn = [row for row in s["export"] if row["backend"] == "qnn"][0]
+    assert qnn["status"] == "unsupported" and "QNN" in qnn["reason"]
+    assert Path(res["report"], "pipeline_eval.html").is_file()
+    # a truncated checkpoint is refused by its checksum; the stage reruns from the last good one
+    best = Path(state["phase2"]["best"])
+    f = best/"model.safetensors"; f.write_bytes(f.read_bytes()[:1000])
+    r = subprocess.run(_cmd(work, reports, "--until", "phase2"), capture_output=True, text=True, env=env, timeout=1800)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert "checksum mismatch" in r.stderr
