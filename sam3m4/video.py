@@ -771,11 +771,11 @@ def run_video(cfg: VideoTrainConfig, data_dir, out_dir, init=None, resume: bool 
 def video_cli(args) -> dict:
     "`sam3m4 train --phase video ...` (the trainer's parser: data, out, init, student, steps, batch_size, lr, ckpt_every, ...)."
     out = Path(args.out)
-    if getattr(args, "no_resume", False) and (out/"ckpt"/"latest").is_file():
-        raise ConfigError(f"{out}/ckpt/latest exists and --no-resume was given; pick a new --out")
+    if getattr(args, "from_scratch", False) and (out/"ckpt"/"latest").is_file():
+        raise ConfigError(f"{out}/ckpt/latest exists and --from-scratch was given; the video trainer keeps old checkpoints: pick a new --out")
     given = {k: getattr(args, k, None) for k in ("student", "steps", "batch_size", "lr", "ckpt_every", "device", "seed", "workers")}
     cfg = VideoTrainConfig(**{k: v for k, v in given.items() if v is not None})   # flags left unset keep VideoTrainConfig's defaults
-    r = run_video(cfg, args.data, out, init=args.init, resume=not getattr(args, "no_resume", False),
+    r = run_video(cfg, args.data, out, init=args.init, resume=not getattr(args, "from_scratch", False),
                   progress=not getattr(args, "json", False), teacher=getattr(args, "teacher", "annotation"))
     return {"out": r["out"], "steps": r["steps"], "best": r["best"], "merged": r["merged"], **{k: r["summary"][k] for k in
             ("jf_tracker", "jf_per_frame", "objects", "feature_cache_bytes_per_frame")},
