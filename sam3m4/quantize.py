@@ -285,11 +285,9 @@ def load_packed(path) -> dict:
 
 # %% ../nbs/30_quantize.ipynb #734cc183
 def _median_ms(fn: Callable, warmup: int, n: int) -> float:
-    for _ in range(warmup): fn()
-    ts = []
-    for _ in range(n):
-        t0 = time.perf_counter(); fn(); ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts)
+    "Median latency in ms after warm-up (`sam3m4.metrics.latency_ms`; CPU timing without CUDA syncs here)."
+    from sam3m4.metrics import latency_ms
+    return latency_ms(fn, warmup, n)
 
 @torch.no_grad()
 def fidelity_eval(model: nn.Module, ref_model: nn.Module, batches: list[dict]) -> dict:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .student import sine_pos
 from torch import Tensor
 
 from .core import (BackendUnavailable, CheckpointError, ConfigError, DataError, add_json_flag, atomic_write_json,
@@ -19,7 +20,7 @@ from .core import (BackendUnavailable, CheckpointError, ConfigError, DataError, 
                          pick_device, save_checkpoint, seed_everything, sha256_file)
 
 # %% auto #0
-__all__ = ['MemoryConfig', 'TrackerConfig', 'VideoTrainConfig', 'sine_pos_2d', 'MemoryAttentionBlock', 'MemoryModule',
+__all__ = ['sine_pos_2d', 'MemoryConfig', 'TrackerConfig', 'VideoTrainConfig', 'MemoryAttentionBlock', 'MemoryModule',
            'rgb_stride4', 'VideoStudent', 'make_video_student', 'Tracker', 'track_video', 'synthetic_clip',
            'load_videos', 'write_sav_masklets', 'student_fingerprint', 'frame_tensor', 'FeatureCache',
            'build_feature_cache', 'mask_stride4', 'clip_batch', 'rollout_loss', 'train_video', 'validate_video',
@@ -66,13 +67,7 @@ class VideoTrainConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)  # tracking / evaluation thresholds
 
 # %% ../nbs/11_video.ipynb #1d19b76d
-def sine_pos_2d(h: int, w: int, dim: int, device=None) -> Tensor:
-    "2-D sine positional encoding [h*w, dim] (dim divisible by 4)."
-    y, x = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
-                          torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
-    q = dim // 4; f = 1.0 / (10000 ** (torch.arange(q, device=device, dtype=torch.float32) / q))
-    ex, ey = x.flatten()[:, None] * f, y.flatten()[:, None] * f
-    return torch.cat([ex.sin(), ex.cos(), ey.sin(), ey.cos()], 1)
+sine_pos_2d = sine_pos   # the image student's 2-D sine encoding: memory tokens use the same positions
 
 class _Attn(nn.Module):
     def __init__(self, dim, heads):

@@ -17,12 +17,7 @@ from pathlib import Path
 import torch
 
 
-def _median_ms(fn, warmup: int, n: int) -> float:
-    for _ in range(warmup): fn()
-    ts = []
-    for _ in range(n):
-        t0 = time.perf_counter(); fn(); ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts)
+from sam3m4.metrics import latency_ms as _median_ms   # warm-up, then the median of n runs (ms)
 
 
 @torch.no_grad()
