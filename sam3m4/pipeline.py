@@ -129,7 +129,7 @@ def stage_world(cfg: PipelineConfig):
 def stage_teacher_cache(cfg: PipelineConfig):
     def run(ctx):
         from sam3m4.student import student_config
-        from sam3m4.trainer import TrainConfig, build_teacher_caches
+        from sam3m4.trainer import build_teacher_caches
         tc = _train_cfg(cfg, 2)
         res = build_teacher_caches(_teacher_spec(cfg), _data(cfg, ctx), Path(cfg.work)/"teacher_cache", student_config(cfg.student).image_size,
                                    tc.negative_ratio, tc.val_fraction, tc.seed)
@@ -227,7 +227,6 @@ def stage_eval(cfg: PipelineConfig):
 
 def stage_visual_qa(cfg: PipelineConfig):
     def run(ctx):
-        from sam3m4.report import run_report
         out = Path(ctx["records"]["eval"]["report"])/"visual_qa"
         params = {"ckpt": _student_ckpt(ctx), "data": _data(cfg, ctx), "teacher": _teacher_spec(cfg), "images": 6}
         import papermill as pm

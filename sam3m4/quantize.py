@@ -14,8 +14,7 @@ from torch import nn
 from safetensors.torch import save_file, load_file
 
 from .core import (BackendUnavailable, CheckpointError, ConfigError, Sam3m4Error, add_json_flag,
-                         atomic_write_json, config_from_dict, dated_dir, load_checkpoint, load_state_dict_checked,
-                         seed_everything)
+                         atomic_write_json, dated_dir, seed_everything)
 
 # %% auto #0
 __all__ = ['QUANT_MODES', 'OUTPUT_NAMES', 'INPUT_NAMES', 'canonical_mode', 'QuantConfig', 'model_dtype', 'run_image_path',
@@ -353,27 +352,15 @@ def compare_quantized(model: nn.Module, batches: list[dict], modes: Iterable[str
 
 # %% ../nbs/30_quantize.ipynb #49fa192e
 def resolve_ckpt(path) -> Path:
-    "The checkpoint folder named by `path` (a step folder, or a `ckpt/` folder with a `latest` pointer)."
-    p = Path(path)
-    if not p.exists(): raise CheckpointError(f"{p}: no such checkpoint; pass a folder written by `sam3m4 train` (…/ckpt/step_NNNNNN or …/ckpt)")
-    if (p/"state.json").is_file(): return p
-    for root in (p, p/"ckpt"):
-        if (root/"latest").is_file():
-            q = root/(root/"latest").read_text().strip()
-            if (q/"state.json").is_file(): return q
-            raise CheckpointError(f"{root/'latest'} names {q}, which holds no state.json; fix the pointer or pass a step folder")
-    raise CheckpointError(f"{p}: not a sam3m4 checkpoint (no state.json, no ckpt/latest); pass a step folder written by `sam3m4 train`")
+    "The checkpoint folder named by `path` (a step folder, or a `ckpt/` / run folder with a `latest` pointer)."
+    from sam3m4.student import resolve_checkpoint
+    return resolve_checkpoint(path, prefer=("latest",))
 
 def load_student(path) -> tuple[nn.Module, dict]:
-    "(student in eval mode, its state.json) from a checkpoint folder."
-    ck = resolve_ckpt(path)
-    sd, state, _ = load_checkpoint(ck)
-    sc = state.get("student_config")
-    if not isinstance(sc, dict): raise CheckpointError(f"{ck/'state.json'} has no 'student_config'; it was not written by the sam3m4 trainer")
-    from sam3m4.student import Sam3m4Student, StudentConfig
-    model = Sam3m4Student(config_from_dict(StudentConfig, sc))
-    load_state_dict_checked(model, sd, source=str(ck/"model.safetensors"))
-    return model.eval(), dict(state, path=str(ck))
+    "(student in eval mode, its state.json) from a checkpoint folder (`latest` of a ckpt/ or run folder)."
+    from sam3m4.student import load_student as _load
+    model, state = _load(path, prefer=("latest",))
+    return model.eval(), state
 
 def random_student(name: str, seed: int = 0) -> nn.Module:
     "A random-init student of config `name` (enough for size and latency, not quality)."

@@ -19,8 +19,8 @@ from .core import (CheckpointError, ConfigError, add_json_flag, config_from_dict
 # %% auto #0
 __all__ = ['STUDENT_CONFIGS', 'StudentConfig', 'student_config', 'ConvNet', 'ImageEncoder', 'FPN', 'TextEncoder',
            'load_text_tower', 'Attention', 'Block', 'sine_pos', 'StudentImagePath', 'Sam3m4Student', 'unbatch',
-           'param_table', 'save_student', 'load_student', 'text_fingerprint', 'TextEmbeddingCache', 'models_cli',
-           'register_cli']
+           'param_table', 'save_student', 'resolve_checkpoint', 'load_student', 'text_fingerprint',
+           'TextEmbeddingCache', 'models_cli', 'register_cli']
 
 # %% ../nbs/03_student.ipynb #b1423cdc
 @dataclass
@@ -294,9 +294,24 @@ def save_student(model: Sam3m4Student, ckpt_dir, state: dict | None = None, trai
     st = {"kind": "final", **(state or {}), "student_config": config_to_dict(model.cfg)}
     return save_checkpoint(ckpt_dir, model, st, trainer_state)
 
-def load_student(ckpt_dir, allow_partial: bool = False, cfg: StudentConfig | None = None) -> tuple[Sam3m4Student, dict]:
-    "(student, state) from a checkpoint folder; keys that do not fit raise `CheckpointError` naming them unless `allow_partial`."
-    sd, state, _ = load_checkpoint(ckpt_dir)
+def resolve_checkpoint(path, prefer: tuple[str, ...] = ("best", "latest")) -> Path:
+    "The checkpoint folder named by `path`: itself, or via the first `prefer` pointer file in `path` or `path/ckpt` (a run folder)."
+    p = Path(path)
+    if not p.exists(): raise CheckpointError(f"{p}: no such checkpoint; pass a folder written by `sam3m4 train` (…/ckpt/step_NNNNNN, …/ckpt or the run folder)")
+    if (p/"state.json").is_file(): return p
+    for root in (p, p/"ckpt"):
+        for ptr in prefer:
+            if (root/ptr).is_file():
+                q = root/(root/ptr).read_text().strip()
+                if (q/"state.json").is_file(): return q
+                raise CheckpointError(f"{root/ptr} names {q}, which holds no state.json; fix the pointer or pass a step folder")
+    raise CheckpointError(f"{p}: not a sam3m4 checkpoint (no state.json, no ckpt/{' or ckpt/'.join(prefer)} pointer); pass a step folder written by `sam3m4 train`")
+
+def load_student(ckpt_dir, allow_partial: bool = False, cfg: StudentConfig | None = None, map_location="cpu",
+                 prefer: tuple[str, ...] = ("best", "latest")) -> tuple[Sam3m4Student, dict]:
+    "(student, state with `path` and `load_report`) from a checkpoint, a run's `ckpt/` or a run folder (see `resolve_checkpoint`); keys that do not fit raise `CheckpointError` naming them unless `allow_partial`."
+    ckpt_dir = resolve_checkpoint(ckpt_dir, prefer)
+    sd, state, _ = load_checkpoint(ckpt_dir, map_location=map_location)
     if cfg is None:
         sc = state.get("student_config")
         if not isinstance(sc, dict):
@@ -305,7 +320,7 @@ def load_student(ckpt_dir, allow_partial: bool = False, cfg: StudentConfig | Non
         cfg = config_from_dict(StudentConfig, sc)
     model = Sam3m4Student(cfg)
     report = load_state_dict_checked(model, sd, allow_partial=allow_partial, source=str(Path(ckpt_dir) / "model.safetensors"))
-    return model, dict(state, load_report=report)
+    return model, dict(state, path=str(ckpt_dir), load_report=report)
 
 # %% ../nbs/03_student.ipynb #7a09d9d8
 def text_fingerprint(model: Sam3m4Student) -> str:

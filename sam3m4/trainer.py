@@ -13,17 +13,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import (CheckpointError, ConfigError, DataError, Sam3m4Error, add_json_flag, atomic_write_text, config_from_dict,
+from .core import (CheckpointError, ConfigError, DataError, Sam3m4Error, add_json_flag, atomic_write_text,
                          config_to_dict, load_checkpoint, load_state_dict_checked, pick_device, save_checkpoint, seed_everything)
 from .data import DualTokenizer, GroundedDataset, collate_samples, load_coco, load_prompts, load_sa1b, load_world, split_records
 from .losses import FeatureAdapter, LossConfig, Phase1LossConfig, phase1_loss, phase2_loss
 from .matcher import match_outputs
-from .student import Sam3m4Student, StudentConfig, student_config, unbatch
+from .student import Sam3m4Student, StudentConfig, load_student, resolve_checkpoint, student_config, unbatch
 
 # %% auto #0
 __all__ = ['TrainConfig', 'Phase1Config', 'Phase2Config', 'phase_config', 'load_records', 'build_datasets', 'ResumableBatches',
-           'resolve_checkpoint', 'load_student_checkpoint', 'newest_good_checkpoint', 'validate', 'teacher_for',
-           'build_teacher_caches', 'NonFiniteLoss', 'TrainResult', 'train_phase', 'register_cli']
+           'load_student_checkpoint', 'newest_good_checkpoint', 'validate', 'teacher_for', 'build_teacher_caches',
+           'NonFiniteLoss', 'TrainResult', 'train_phase', 'register_cli']
 
 # %% ../nbs/10_trainer.ipynb #731bdb4e
 @dataclass
@@ -110,23 +110,10 @@ class ResumableBatches(torch.utils.data.Sampler):
     def __len__(self): return max(0, self.steps - self.start) * self.accum
 
 # %% ../nbs/10_trainer.ipynb #48ce105a
-def resolve_checkpoint(path) -> Path:
-    "A checkpoint folder from itself, a run's `ckpt/` folder or a run folder (`best`, else `latest` pointer)."
-    p = Path(path)
-    for root in (p, p/"ckpt"):
-        if (root/"state.json").is_file(): return root
-        for ptr in ("best", "latest"):
-            if (root/ptr).is_file(): return root/(root/ptr).read_text().strip()
-    raise CheckpointError(f"{p}: no checkpoint here (expected state.json, or ckpt/best or ckpt/latest pointer files)")
-
 def load_student_checkpoint(path, allow_partial: bool = False, map_location="cpu") -> tuple[Sam3m4Student, dict]:
-    "(student in eval mode, state) from a checkpoint, a run's ckpt/ folder or a run folder."
-    ck = resolve_checkpoint(path)
-    sd, state, _ = load_checkpoint(ck, map_location=map_location)
-    if "student_config" not in state: raise CheckpointError(f"{ck}: state.json has no student_config; not a student checkpoint")
-    m = Sam3m4Student(config_from_dict(StudentConfig, state["student_config"]))
-    load_state_dict_checked(m, sd, allow_partial=allow_partial, source=str(ck))
-    return m.eval(), dict(state, path=str(ck))
+    "(student in eval mode, state) from a checkpoint, a run's ckpt/ folder or a run folder (`best`, else `latest`)."
+    m, state = load_student(path, allow_partial=allow_partial, map_location=map_location)
+    return m.eval(), state
 
 def newest_good_checkpoint(ck_root: Path, device="cpu"):
     "(folder, state dict, state, trainer state) of the newest checkpoint that passes its checksums, starting at `latest`."
