@@ -82,7 +82,7 @@ class PipelineConfig:
     student: str = "small"               # student config
     phase1_steps: int = 300              # phase-1 steps (only with a teacher that has vision features)
     phase2_steps: int = 600              # phase-2 steps (the world's small student plateaus by ~600)
-    video_steps: int = 150               # video tracker steps
+    video_steps: int = 300               # video tracker steps
     batch_size: int = 16                 # training batch size
     ckpt_every: int = 100                # checkpoint interval (a kill loses at most this many steps)
     negative_ratio: float = 0.3          # share of negative samples (prompt absent)
@@ -171,7 +171,8 @@ def _student_ckpt(ctx) -> str:
 def stage_quantize(cfg: PipelineConfig):
     def run(ctx):
         from sam3m4.quantize import quantize_cli
-        doc = quantize_cli(ckpt=_student_ckpt(ctx), modes=cfg.quant_modes, out=Path(cfg.work)/"quantize", qat_steps=4 if cfg.tiny else 20)
+        doc = quantize_cli(ckpt=_student_ckpt(ctx), modes=cfg.quant_modes, out=Path(cfg.work)/"quantize", qat_steps=4 if cfg.tiny else 20,
+                           data=_data(cfg, ctx), n_batches=1 if cfg.tiny else 4, num_val=cfg.num_val)
         return {"rows": doc["table"], "eval": doc.get("eval"), "outputs": [str(Path(cfg.work)/"quantize"/"quant.json")]}
     return Stage("quantize", run, doc="torchao modes compared")
 

@@ -21,7 +21,7 @@ __all__ = ['QUANT_MODES', 'OUTPUT_NAMES', 'INPUT_NAMES', 'canonical_mode', 'Quan
            'image_path_inputs', 'ImagePath', 'self_distill_loss', 'qat_finetune', 'quantize_with_info',
            'quantize_model', 'pack_int4', 'unpack_int4', 'packed_state', 'save_quantized', 'load_packed',
            'fidelity_eval', 'compare_quantized', 'resolve_ckpt', 'load_student', 'random_student', 'prompt_embeddings',
-           'student_inputs', 'quantize_cli', 'register_cli']
+           'student_inputs', 'data_batches', 'data_eval_fn', 'data_quant_inputs', 'quantize_cli', 'register_cli']
 
 # %% ../nbs/30_quantize.ipynb #24d2cbe5
 QUANT_MODES = ("fp32", "fp16", "int8", "int8_int4", "int4", "qat_int4", "qat_int8_int4")
@@ -396,26 +396,61 @@ def student_inputs(model: nn.Module, n: int = 2, batch: int = 1, image_size: int
         out.append({"images": torch.rand(batch, 3, s, s, generator=g), "text_embeddings": emb[idx]})
     return out
 
+# %% ../nbs/30_quantize.ipynb #b21e449a
+def data_batches(model: nn.Module, ds, n: int, batch_size: int = 8) -> list[dict]:
+    "`n` batches {images, text_embeddings} of a grounded dataset's first samples (the prompts through the fp32 text tower)."
+    from sam3m4.data import collate_samples
+    out = []
+    for b in range(0, min(len(ds), n * batch_size), batch_size):
+        batch = collate_samples([ds[i] for i in range(b, min(len(ds), b + batch_size))])
+        with torch.no_grad(): emb = model.encode_text(batch["student_ids"])[0]
+        out.append({"images": batch["image"], "text_embeddings": emb})
+    return out
+
+def data_eval_fn(model: nn.Module, val_ds, num: int = 200) -> Callable:
+    "eval_fn(quantized model) -> `report.evaluate` metrics on `val_ds` vs ground truth (prompts embedded by `model`'s fp32 text tower)."
+    from sam3m4.report import evaluate
+    from sam3m4.student import unbatch
+    def eval_fn(qm):
+        @torch.no_grad()
+        def predict(batch):
+            emb = model.encode_text(batch["student_ids"])[0]
+            return unbatch(run_image_path(qm, batch["image"], emb))
+        predict.source, predict.is_predictor = f"quantized:{getattr(model.cfg, 'name', '?')}", True
+        m = evaluate(predict, val_ds, num, progress=False)
+        return {k: m[k] for k in ("miou", "presence_f1", "prompt_sensitivity", "cgf1", "samples")}
+    return eval_fn
+
+def data_quant_inputs(model: nn.Module, data, n_batches: int = 4, num_val: int = 200) -> tuple[list[dict], Callable, str]:
+    "(calibration batches from the training split, eval_fn on the held-out split, a description) for `compare_quantized`."
+    from sam3m4.data import DualTokenizer
+    from sam3m4.trainer import build_datasets
+    train, val = build_datasets(data, model.cfg.image_size, tokenizer=DualTokenizer(student_context=model.cfg.context_length))
+    n = min(num_val, len(val))
+    return (data_batches(model, train, n_batches), data_eval_fn(model, val, n),
+            f"report.evaluate vs ground truth on {n} held-out samples of {data}; calibration: {n_batches} training batches")
+
 # %% ../nbs/30_quantize.ipynb #86886d76
 def quantize_cli(ckpt=None, student=None, mode="compare", modes: str | list | None = None, out=None, qat_steps=20, n_batches=2,
-                 image_size=None, threshold=0.02, group_size=32) -> dict:
+                 image_size=None, threshold=0.02, group_size=32, data=None, num_val=200) -> dict:
     "The function behind `sam3m4 quantize`: load, quantize (one mode or compare), write artifacts + quant.json."
     if (ckpt is None) == (student is None): raise ConfigError("give exactly one of --ckpt PATH or --student NAME")
     model, state = load_student(ckpt) if ckpt else (random_student(student), {"student": student, "random_init": True})
     cfg = QuantConfig(group_size=group_size, qat_steps=qat_steps, drop_threshold=threshold)
-    batches = student_inputs(model, n=n_batches, image_size=image_size)
+    if data is not None: batches, eval_fn, how = data_quant_inputs(model, data, n_batches, num_val)
+    else: batches, eval_fn, how = student_inputs(model, n=n_batches, image_size=image_size), None, "fidelity vs fp32 on random calibration batches"
     out = Path(out) if out else dated_dir("outputs", "quantize")
     if isinstance(modes, str): modes = [m for m in modes.split(",") if m.strip()]
     want = [canonical_mode(m) for m in (modes or QUANT_MODES)] if mode == "compare" else [canonical_mode(mode)]
-    rows = compare_quantized(model, batches, want, cfg=cfg, out_dir=out)
-    doc = {"source": state.get("path", f"random-init student:{student}"), "modes": want, "eval": "fidelity vs fp32 on calibration batches",
+    rows = compare_quantized(model, batches, want, eval_fn=eval_fn, cfg=cfg, out_dir=out)
+    doc = {"source": state.get("path", f"random-init student:{student}"), "modes": want, "eval": how,
            "threshold": threshold, "out": str(out), "table": rows}
     atomic_write_json(out/"quant.json", doc)
     return doc
 
 def _quantize_cli(args) -> dict:
     return quantize_cli(args.ckpt, args.student, args.mode, args.modes, args.out, args.qat_steps, args.batches,
-                        args.image_size, args.threshold, args.group_size)
+                        args.image_size, args.threshold, args.group_size, args.data, args.num_val)
 
 def register_cli(parser) -> None:
     "Fill `sam3m4 quantize`."
@@ -429,4 +464,7 @@ def register_cli(parser) -> None:
     parser.add_argument("--image-size", type=int, help="input size (default: the student's)")
     parser.add_argument("--threshold", type=float, default=0.02, help="max relative mIoU drop (default 0.02)")
     parser.add_argument("--group-size", type=int, default=32, help="int4 group size (default 32)")
+    parser.add_argument("--data", type=Path, help="a world / SA-1B folder / COCO json: calibrate on its training split and score each "
+                        "mode against the ground truth of its held-out split (default: fidelity vs fp32 on random images)")
+    parser.add_argument("--num-val", type=int, default=200, help="held-out samples scored with --data (default 200)")
     add_json_flag(parser); parser.set_defaults(func=_quantize_cli)

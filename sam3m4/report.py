@@ -65,15 +65,16 @@ def _nan_to_none(v):
 
 def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, score_thr: float = 0.5, reference=None,
              sens_images: int = 12, progress: bool = True) -> dict:
-    "Quality metrics of a student / teacher / predictor on the first `num` samples of `ds` (a GroundedDataset)."
+    "Quality metrics of a student / teacher / predictor on `num` samples of `ds` (a GroundedDataset), spread evenly over it."
     from tqdm.auto import tqdm
     from sam3m4.data import collate_samples
     predict = as_predictor(model_or_teacher); reference = as_predictor(reference) if reference is not None else None
     S, n = ds.size, min(num, len(ds))
     if n == 0: raise DataError("evaluation set is empty: the validation split has no samples; use more images or a larger val fraction")
+    order = np.unique(np.linspace(0, len(ds) - 1, n).round().astype(int)).tolist()   # positives come first in ds: spread, don't truncate
     pairs, ious, agree, pres_p, pres_g = [], [], [], [], []
     for b in tqdm(range(0, n, batch_size), desc=f"eval {predict.source}", disable=not progress, file=sys.stderr):
-        batch = collate_samples([ds[i] for i in range(b, min(n, b + batch_size))])
+        batch = collate_samples([ds[i] for i in order[b:b + batch_size]])
         outs = predict(batch)
         refs = reference(batch) if reference is not None else [None] * len(outs)
         for o, r, gm, pres in zip(outs, refs, batch["masks"], batch["presence"]):
@@ -252,6 +253,8 @@ def _quality_rows(s: dict) -> list[dict]:
         if not _not_run(s.get(k)): rows.append({"model": name, "source": s[k].get("source"), **{c: s[k].get(c) for c in q}, "jf": jf_note})
     if isinstance(v, dict) and not _not_run(v):
         rows.append({"model": "student + video (tracker)", "source": v.get("source"), "jf": v.get("jf_tracker")})
+        if v.get("jf_memory_only") is not None:
+            rows.append({"model": "tracker without detection correction", "source": v.get("source"), "jf": v.get("jf_memory_only")})
         rows.append({"model": "student per frame (no memory)", "source": v.get("source"), "jf": v.get("jf_per_frame")})
     return rows
 

@@ -194,20 +194,26 @@ class StudentImagePath(nn.Module):
     "The per-frame student: images [B,3,S,S] in 0..1 + prompt embeddings [B,L,D] -> dict of output tensors."
     def __init__(self, cfg: StudentConfig):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = cfg; D, Dm = cfg.dim, cfg.mask_dim
         self.image_encoder = ImageEncoder(cfg)
-        self.neck = FPN(self.image_encoder.channels, cfg.dim, cfg.mask_dim)
-        self.fused_to_pixel = nn.Conv2d(cfg.dim, cfg.mask_dim, 1)
-        self.text_pool = nn.Linear(cfg.dim, cfg.dim)
-        self.fusion = nn.ModuleList([Block(cfg.dim, cfg.heads, cfg.mlp_ratio, self_attn=False) for _ in range(cfg.fusion_layers)])
-        self.queries = nn.Parameter(torch.randn(cfg.num_queries + 1, cfg.dim) * 0.02)   # the last one is the presence token
-        self.decoder = nn.ModuleList([Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.decoder_layers)])
-        self.dec_norm = nn.LayerNorm(cfg.dim)
-        self.box_head = _mlp(cfg.dim, cfg.dim, 4)
-        self.score_q, self.score_t = nn.Linear(cfg.dim, cfg.dim), nn.Linear(cfg.dim, cfg.dim)
+        self.neck = FPN(self.image_encoder.channels, D, Dm)
+        self.fused_to_pixel = nn.Conv2d(D, Dm, 1)
+        self.text_pool = nn.Linear(D, D)
+        self.film = nn.Linear(D, 2 * D)                  # pooled prompt -> (scale, shift) of the stride-16 tokens
+        nn.init.zeros_(self.film.weight); nn.init.zeros_(self.film.bias)
+        self.fusion = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, self_attn=False) for _ in range(cfg.fusion_layers)])
+        self.queries = nn.Parameter(torch.randn(cfg.num_queries + 1, D) * 0.02)   # the last one is the presence token
+        self.query_text = nn.Linear(D, D)                # pooled prompt added to every query
+        self.decoder = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.decoder_layers)])
+        self.dec_norm = nn.LayerNorm(D)
+        self.box_head = _mlp(D, D, 4)
+        self.score_q, self.score_t = nn.Linear(D, D), nn.Linear(D, D)
         self.score_bias = nn.Parameter(torch.tensor(-2.0))
-        self.mask_head = _mlp(cfg.dim, cfg.dim, cfg.mask_dim)
-        self.presence_head = _mlp(cfg.dim, cfg.dim, 1, n=2)
+        self.mask_head = _mlp(D, D, Dm)
+        self.presence_head = _mlp(D, D, 1, n=2)
+        self.heat_t = nn.Linear(D, Dm)                   # pooled prompt -> direction in pixel-embedding space
+        self.heat_scale, self.heat_bias = nn.Parameter(torch.tensor(10.0)), nn.Parameter(torch.tensor(-2.0))
+        self.presence_heat = nn.Parameter(torch.tensor(1.0))
         self.register_buffer("pixel_mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
@@ -222,19 +228,27 @@ class StudentImagePath(nn.Module):
         p16, pix = self.neck(self.image_encoder(x))
         B, D, h, w = p16.shape
         pooled, bias = self.pool_text(text_embeddings)
-        tok = p16.flatten(2).transpose(1, 2) + sine_pos(h, w, D, p16.device).to(p16.dtype)
+        scale, shift = self.film(pooled).unsqueeze(1).chunk(2, -1)
+        tok = p16.flatten(2).transpose(1, 2) * (1 + scale) + shift + sine_pos(h, w, D, p16.device).to(p16.dtype)
         for blk in self.fusion: tok = blk(tok, text_embeddings, bias)
-        q = self.queries.unsqueeze(0).expand(B, -1, -1)
-        for blk in self.decoder: q = blk(q, tok)
+        memory = torch.cat([tok, text_embeddings], 1)    # the decoder reads the fused image tokens and the prompt tokens
+        memory_bias = torch.cat([torch.zeros_like(tok[..., 0]), bias], 1)
+        q = self.queries.unsqueeze(0) + self.query_text(pooled).unsqueeze(1)
+        for blk in self.decoder: q = blk(q, memory, memory_bias)
         q = self.dec_norm(q)
         obj, pres = q[:, :-1], q[:, -1]
-        score_logits = (self.score_q(obj) * self.score_t(pooled).unsqueeze(1)).sum(-1) / math.sqrt(D) + self.score_bias
         fused = tok.transpose(1, 2).reshape(B, D, h, w)
         pix = pix + F.interpolate(self.fused_to_pixel(fused), size=pix.shape[-2:], mode="bilinear", align_corners=False)
-        mask_logits = torch.einsum("bqd,bdhw->bqhw", self.mask_head(obj), pix)
+        heat = torch.einsum("bd,bdhw->bhw", F.normalize(self.heat_t(pooled), dim=-1), F.normalize(pix, dim=1)) * self.heat_scale + self.heat_bias
+        mask_logits = torch.einsum("bqd,bdhw->bqhw", self.mask_head(obj), pix) + heat.unsqueeze(1)
+        m = mask_logits.sigmoid().flatten(2)
+        heat_under_mask = (m * heat.flatten(1).unsqueeze(1)).sum(-1) / m.sum(-1).clamp(min=1.0)
+        score_logits = (self.score_q(obj) * self.score_t(pooled).unsqueeze(1)).sum(-1) / math.sqrt(D) + self.score_bias + heat_under_mask
+        soft_max_heat = (torch.logsumexp(2.0 * heat.flatten(1), -1) - math.log(heat.shape[-1] * heat.shape[-2])) / 2.0
+        presence_logit = self.presence_head(pres)[:, 0] + self.presence_heat * soft_max_heat
         return {"mask_logits": mask_logits, "boxes": self.box_head(obj).sigmoid(), "scores": score_logits.sigmoid(),
-                "score_logits": score_logits, "presence_logit": self.presence_head(pres)[:, 0], "features": p16,
-                "text_features": pooled}
+                "score_logits": score_logits, "presence_logit": presence_logit, "features": p16,
+                "text_features": pooled, "heat_logits": heat}
 
 # %% ../nbs/03_student.ipynb #0ebd1a21
 class Sam3m4Student(nn.Module):
@@ -277,9 +291,12 @@ def param_table(cfg: StudentConfig | str) -> dict:
     enc = "built-in 4-stage convnet" if cfg.backbone == "convnet" else f"timm {cfg.backbone} (features_only)"
     rows = [("image_encoder", f"{enc}, strides 4-32", _count(ip.image_encoder), True),
             ("neck", "FPN + stride-4 pixel decoder", _count(ip.neck) + _count(ip.fused_to_pixel), True),
-            ("fusion", f"{cfg.fusion_layers} image->prompt cross-attention blocks + prompt pooling", _count(ip.fusion) + _count(ip.text_pool), True),
-            ("decoder", f"{cfg.decoder_layers} DETR blocks, {cfg.num_queries} queries + presence token", _count(ip.decoder) + _count(ip.dec_norm) + ip.queries.numel(), True),
-            ("heads", "box, prompt-conditioned score, mask embedding, presence", sum(_count(getattr(ip, k)) for k in ("box_head", "score_q", "score_t", "mask_head", "presence_head")) + 1, True),
+            ("fusion", f"prompt pooling, FiLM, {cfg.fusion_layers} image->prompt cross-attention blocks", _count(ip.fusion) + _count(ip.text_pool) + _count(ip.film), True),
+            ("decoder", f"{cfg.decoder_layers} DETR blocks, {cfg.num_queries} prompt-conditioned queries + presence token",
+             _count(ip.decoder) + _count(ip.dec_norm) + ip.queries.numel() + _count(ip.query_text), True),
+            ("heads", "box, prompt-conditioned score, mask embedding, prompt heat map, presence",
+             sum(_count(getattr(ip, k)) for k in ("box_head", "score_q", "score_t", "mask_head", "presence_head", "heat_t"))
+             + sum(getattr(ip, k).numel() for k in ("score_bias", "heat_scale", "heat_bias", "presence_heat")), True),
             ("text_encoder", f"OpenCLIP TextTransformer w{cfg.text_width} x{cfg.text_layers}, context {cfg.context_length} (once per prompt, cacheable)", _count(m.text_encoder), False)]
     table = [{"part": p, "what": w, "params": n, "per_frame": pf} for p, w, n, pf in rows]
     image_path = _count(ip)

@@ -5,7 +5,7 @@
 # %% ../nbs/11_video.ipynb #334f2801
 from __future__ import annotations
 import hashlib, json, math, os, sys, time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from .core import (BackendUnavailable, CheckpointError, ConfigError, DataError, 
 
 # %% auto #0
 __all__ = ['sine_pos_2d', 'MemoryConfig', 'TrackerConfig', 'VideoTrainConfig', 'MemoryAttentionBlock', 'MemoryModule',
-           'rgb_stride4', 'VideoStudent', 'make_video_student', 'Tracker', 'track_video', 'synthetic_clip',
+           'rgb_stride4', 'VideoStudent', 'make_video_student', 'associate', 'Tracker', 'track_video', 'synthetic_clip',
            'load_videos', 'write_sav_masklets', 'student_fingerprint', 'frame_tensor', 'FeatureCache',
            'build_feature_cache', 'mask_stride4', 'clip_batch', 'rollout_loss', 'train_video', 'validate_video',
            'evaluate_video', 'merge_video_checkpoint', 'load_video_model', 'benchmark_streaming', 'run_video',
@@ -39,7 +39,9 @@ class MemoryConfig:
 
 @dataclass
 class TrackerConfig:
-    det_threshold: float = 0.5     # detection kept when score × sigmoid(presence) ≥ this (new objects, per-frame baseline)
+    det_threshold: float = 0.5     # detection kept when score × sigmoid(presence) ≥ this (corrections, new objects, per-frame baseline)
+    correct_iou: float = 0.3       # a detection whose IoU with a track's prediction (or last mask) is ≥ this corrects it; 0: memory only
+    correct_mix: float = 0.5       # corrected mask logits = mix × detection + (1 − mix) × memory prediction (1: the detection replaces it)
     new_objects: bool = True       # start a track for a confident detection that overlaps no track
     new_object_iou: float = 0.2    # ... "overlaps no track" = IoU below this with every tracked mask
     lost_after: int = 5            # a track invisible (object logit < 0) this many frames in a row is dropped as lost
@@ -47,7 +49,7 @@ class TrackerConfig:
 @dataclass
 class VideoTrainConfig:
     student: str = "small"         # student config when no init checkpoint is given (random image student)
-    steps: int = 150               # optimizer steps
+    steps: int = 300               # optimizer steps
     batch_size: int = 4            # clips per step per process (clamped to the number of training clips)
     clip_len: int = 6              # frames per clip (frame 0 is the prompted frame, the loss covers frames 1..T-1)
     lr: float = 2e-3               # peak AdamW learning rate
@@ -192,8 +194,12 @@ class MemoryModule(nn.Module):
         if teacher is not None:
             w = use_teacher.to(prob.dtype)[:, None, None]
             prob = prob * (1 - w) + teacher * w
+        return pred, self.commit(state, feats, pred, prob)
+
+    def commit(self, state: dict, feats: Tensor, pred: dict, prob: Tensor) -> dict:
+        "The next state after prediction `pred`, with mask `prob` [N,H,W] (0/1: the prediction, or a detection that corrected it) stored."
         bank = self.write(state["bank"], feats, prob, pred["ptr"])
-        return pred, {"bank": bank, "ptr": pred["ptr"], "prev_prob": prob, "prev_logit": pred["mask_logits"], "proto": state["proto"]}
+        return {"bank": bank, "ptr": pred["ptr"], "prev_prob": prob, "prev_logit": pred["mask_logits"], "proto": state["proto"]}
 
 def rgb_stride4(images: Tensor) -> Tensor:
     "Frames [B,3,S,S] in 0..1 -> colours at the mask resolution [B,3,S/4,S/4], centred on 0."
@@ -230,11 +236,24 @@ def make_video_student(student="tiny", mcfg: MemoryConfig | None = None) -> Vide
     return VideoStudent(Sam3m4Student(scfg), mcfg)
 
 # %% ../nbs/11_video.ipynb #890a2190
-def _det_masks(out_t: dict, thr: float) -> tuple[Tensor, Tensor]:
-    "(boolean masks [Qk,H,W], combined scores [Qk]) of one frame's confident detections."
+def _detections(out_t: dict, thr: float) -> tuple[Tensor, Tensor]:
+    "(mask logits [Qk,H,W], combined scores [Qk]) of one frame's confident detections (score × presence ≥ `thr`)."
     s = out_t["scores"] * out_t["presence_logit"].sigmoid()
     keep = (s >= thr).nonzero().flatten()
-    return out_t["mask_logits"][keep] > 0, s[keep]
+    return out_t["mask_logits"][keep], s[keep]
+
+def _det_masks(out_t: dict, thr: float) -> tuple[Tensor, Tensor]:
+    "(boolean masks [Qk,H,W], combined scores [Qk]) of one frame's confident detections."
+    lg, s = _detections(out_t, thr)
+    return lg > 0, s
+
+def associate(iou: Tensor, min_iou: float) -> list[tuple[int, int]]:
+    "Greedy one-to-one (track, detection) pairs from an IoU matrix [N,Qk], best pair first, each with IoU ≥ `min_iou`."
+    iou, pairs = iou.clone().float(), []
+    while iou.numel() and float(iou.max()) >= min_iou > 0:
+        i, j = divmod(int(iou.argmax()), iou.shape[1])
+        pairs.append((i, j)); iou[i, :] = -1; iou[:, j] = -1
+    return pairs
 
 def _iou(a: Tensor, b: Tensor) -> Tensor:
     "IoU [Na,Nb] of boolean mask stacks."
@@ -291,12 +310,20 @@ class Tracker:
 
     def _advance(self, out_t: dict, frame: Tensor) -> dict:
         self.t += 1
+        det, _ = _detections(out_t, self.cfg.det_threshold)
+        used = torch.zeros(len(det), dtype=torch.bool, device=det.device)
         if self.ids:
-            N = len(self.ids)
+            N, mem = len(self.ids), self.model.memory
             feats = out_t["features"][None].expand(N, -1, -1, -1)
-            pred, self.state = self.model.memory.step(feats, rgb_stride4(frame[None]).expand(N, -1, -1, -1), self.state)
-            self.logits = pred["mask_logits"]
-            visible = (pred["obj_logit"] >= 0).cpu()
+            pred = mem.predict(feats, rgb_stride4(frame[None]).expand(N, -1, -1, -1), self.state)
+            logits, found = pred["mask_logits"].clone(), torch.zeros(N, dtype=torch.bool)
+            if self.cfg.correct_iou > 0 and len(det):   # a detection that overlaps a track's prediction or last mask replaces it
+                iou = torch.maximum(_iou(logits > 0, det > 0), _iou(self.state["prev_prob"] > 0.5, det > 0))
+                for i, j in associate(iou, self.cfg.correct_iou):
+                    logits[i] = self.cfg.correct_mix * det[j] + (1 - self.cfg.correct_mix) * logits[i]; found[i] = True; used[j] = True
+            self.state = mem.commit(self.state, feats, {**pred, "mask_logits": logits}, (logits > 0).to(feats.dtype))
+            self.logits = logits
+            visible = (pred["obj_logit"] >= 0).cpu() | found
             self.misses = torch.where(visible, torch.zeros_like(self.misses), self.misses + 1)
             lost = set((self.misses >= self.cfg.lost_after).nonzero().flatten().tolist())
             if lost:
@@ -305,11 +332,10 @@ class Tracker:
                 self.ids = [self.ids[i] for i in keep]; self.misses = self.misses[keep]
                 idx = torch.tensor(keep, dtype=torch.long, device=self.device)
                 self.state = _index_state(self.state, idx) if keep else None; self.logits = self.logits[idx]
-        if self.cfg.new_objects:
-            dm, _ = _det_masks(out_t, self.cfg.det_threshold)
-            if len(dm):
-                new = dm if not self.ids else dm[_iou(dm, self.logits > 0).amax(1) < self.cfg.new_object_iou]
-                self._add(out_t, frame, new.float())
+        if self.cfg.new_objects and len(det):        # a confident detection that no track took or overlaps starts a new object
+            dm = det[~used] > 0
+            new = dm if not self.ids else dm[_iou(dm, self.logits > 0).amax(1) < self.cfg.new_object_iou]
+            self._add(out_t, frame, new.float())
         return self._result()
 
     def _result(self) -> dict:
@@ -648,14 +674,14 @@ def validate_video(model: VideoStudent, ds, feature_fn, cfg: VideoTrainConfig) -
 @torch.no_grad()
 def evaluate_video(model: VideoStudent, videos: list, cfg: TrackerConfig | None = None, progress: bool = True,
                    max_frames: int | None = None) -> dict:
-    "J, F and J&F of the tracker and of per-frame detection (oracle association) on `videos` (frame 0 = prompt)."
+    "J, F and J&F of the tracker, the tracker without detection correction, and per-frame detection (oracle association)."
     from scipy.optimize import linear_sum_assignment
     from tqdm.auto import tqdm
     from sam3m4.data import DualTokenizer, VideoClipDataset
     from sam3m4.metrics import iou_matrix, jf_video
     cfg = cfg or TrackerConfig(); model.eval(); dev = next(model.parameters()).device
     S = model.student.cfg.image_size; tok = DualTokenizer(student_context=model.student.cfg.context_length)
-    per_obj = {"tracker": [], "per_frame": []}; rows = []; n_frames = 0
+    per_obj = {"tracker": [], "memory_only": [], "per_frame": []}; rows = []; n_frames = 0
     for v in tqdm(videos, desc="J&F", disable=not progress, file=sys.stderr):
         n = min(len(v.frames), max_frames or len(v.frames))
         ds = VideoClipDataset([v], tok, S, clip_len=n)
@@ -666,6 +692,9 @@ def evaluate_video(model: VideoStudent, videos: list, cfg: TrackerConfig | None 
             gt = {k: masks[1:, k].numpy() for k in vis.nonzero().flatten().tolist()}
             res = track_video(model, frames, it["prompt"], masks=masks[0][vis], object_ids=list(gt), cfg=cfg, tokenizer=tok)
             trk = {k: res["masks"][k][1:].cpu().numpy() for k in gt if k in res["masks"]}
+            res_m = track_video(model, frames, it["prompt"], masks=masks[0][vis], object_ids=list(gt), cfg=replace(cfg, correct_iou=0.0),
+                                tokenizer=tok, outputs=res["outputs"])
+            mem = {k: res_m["masks"][k][1:].cpu().numpy() for k in gt if k in res_m["masks"]}
             pf = {k: np.zeros_like(g) for k, g in gt.items()}; ks = list(gt)
             for t in range(1, len(frames)):
                 dm, _ = _det_masks({k: x[t] for k, x in res["outputs"].items()}, cfg.det_threshold)
@@ -674,11 +703,11 @@ def evaluate_video(model: VideoStudent, videos: list, cfg: TrackerConfig | None 
                 iou = iou_matrix(dm, np.stack([gt[k][t - 1] for k in ks]))
                 for a, b in zip(*linear_sum_assignment(-iou)):
                     if iou[a, b] > 0: pf[ks[b]][t - 1] = dm[a]
-            rt, rp = jf_video(trk, gt), jf_video(pf, gt)
+            rt, rm, rp = jf_video(trk, gt), jf_video(mem, gt), jf_video(pf, gt)
             for k in gt:
-                per_obj["tracker"].append(rt["objects"][k]); per_obj["per_frame"].append(rp["objects"][k])
+                per_obj["tracker"].append(rt["objects"][k]); per_obj["memory_only"].append(rm["objects"][k]); per_obj["per_frame"].append(rp["objects"][k])
             rows.append({"video": v.video_id, "prompt": it["prompt"], "objects": len(gt), "frames": len(frames) - 1,
-                         "jf_tracker": rt["JF"], "jf_per_frame": rp["JF"]})
+                         "jf_tracker": rt["JF"], "jf_memory_only": rm["JF"], "jf_per_frame": rp["JF"]})
             n_frames += len(frames) - 1
     def agg(name):
         o = per_obj[name]
@@ -687,9 +716,11 @@ def evaluate_video(model: VideoStudent, videos: list, cfg: TrackerConfig | None 
         return J, Fm, (J + Fm) / 2
     jt, ft, jft = agg("tracker"); jp, fp, jfp = agg("per_frame")
     return {"jf_tracker": jft, "j_tracker": jt, "f_tracker": ft, "jf_per_frame": jfp, "j_per_frame": jp, "f_per_frame": fp,
+            "jf_memory_only": agg("memory_only")[2],
             "videos": len(videos), "tracks": len(rows), "objects": len(per_obj["tracker"]), "frames_scored": n_frames,
-            "protocol": "frame-0 masks given; frames 1..T-1 scored; per-frame = student detections with per-frame oracle "
-                        "(Hungarian vs ground truth) association", "table": rows}
+            "protocol": "frame-0 masks given; frames 1..T-1 scored; tracker = memory + detection correction "
+                        f"(IoU ≥ {cfg.correct_iou}); memory_only = the same tracker without it; per-frame = student detections with "
+                        "per-frame oracle (Hungarian vs ground truth) association", "table": rows}
 
 # %% ../nbs/11_video.ipynb #aa5610a1
 def merge_video_checkpoint(run, out_dir) -> Path:
@@ -754,7 +785,7 @@ def run_video(cfg: VideoTrainConfig, data_dir, out_dir, init=None, resume: bool 
     ev = evaluate_video(model, [vids[k] for k in (tr["val_videos"] or tr["train_videos"])], cfg.tracker, progress=progress)
     merged = merge_video_checkpoint(tr["best"], out/"merged")
     fc = tr["feature_cache"] or {}
-    summary = {"jf_tracker": ev["jf_tracker"], "jf_per_frame": ev["jf_per_frame"], "j_tracker": ev["j_tracker"],
+    summary = {"jf_tracker": ev["jf_tracker"], "jf_per_frame": ev["jf_per_frame"], "jf_memory_only": ev["jf_memory_only"], "j_tracker": ev["j_tracker"],
                "f_tracker": ev["f_tracker"], "j_per_frame": ev["j_per_frame"], "f_per_frame": ev["f_per_frame"],
                "videos": ev["videos"], "objects": ev["objects"], "frames_scored": ev["frames_scored"], "protocol": ev["protocol"],
                "eval_videos": "held-out" if tr["val_videos"] else "training (no held-out video)", "steps": tr["steps"],
@@ -776,7 +807,7 @@ def video_cli(args) -> dict:
             ("jf_tracker", "jf_per_frame", "objects", "feature_cache_bytes_per_frame")},
             "table": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in h.items()} for h in r["history"]]}
 
-def video_stage(vdata, out, init=None, steps: int = 150, tiny: bool = False) -> dict:
+def video_stage(vdata, out, init=None, steps: int = 300, tiny: bool = False) -> dict:
     "The pipeline's video stage: `run_video` with the default (or, `tiny`, a seconds-long) configuration."
     cfg = VideoTrainConfig(steps=steps, ckpt_every=min(50, steps), **({"clip_len": 4, "batch_size": 2} if tiny else {}))
     return run_video(cfg, vdata, out, init=init, progress=not tiny)
