@@ -230,7 +230,7 @@ SHAPES = ("circle", "square", "triangle")
 class WorldConfig:
     n_images: int = 240          # still images (SA-1B + COCO layouts)
     image_size: int = 128        # side of the square images (px)
-    n_videos: int = 32           # SA-V style videos (the tracker trains on 3/4, J&F on the held-out 1/4)
+    n_videos: int = 48           # SA-V style videos (the tracker trains on 3/4, J&F on the held-out 1/4)
     video_frames: int = 8        # frames per video
     max_concepts: int = 2        # concepts present per image (1..max)
     max_instances: int = 2       # instances per present concept (1..max)

@@ -82,7 +82,7 @@ class PipelineConfig:
     student: str = "small"               # student config
     phase1_steps: int = 300              # phase-1 steps (only with a teacher that has vision features)
     phase2_steps: int = 600              # phase-2 steps (the world's small student plateaus by ~600)
-    video_steps: int = 300               # video tracker steps
+    video_steps: int = 400               # video tracker steps
     batch_size: int = 16                 # training batch size
     ckpt_every: int = 100                # checkpoint interval (a kill loses at most this many steps)
     negative_ratio: float = 0.3          # share of negative samples (prompt absent)

@@ -49,7 +49,7 @@ class TrackerConfig:
 @dataclass
 class VideoTrainConfig:
     student: str = "small"         # student config when no init checkpoint is given (random image student)
-    steps: int = 300               # optimizer steps
+    steps: int = 400               # optimizer steps
     batch_size: int = 4            # clips per step per process (clamped to the number of training clips)
     clip_len: int = 6              # frames per clip (frame 0 is the prompted frame, the loss covers frames 1..T-1)
     lr: float = 2e-3               # peak AdamW learning rate
@@ -807,7 +807,7 @@ def video_cli(args) -> dict:
             ("jf_tracker", "jf_per_frame", "objects", "feature_cache_bytes_per_frame")},
             "table": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in h.items()} for h in r["history"]]}
 
-def video_stage(vdata, out, init=None, steps: int = 300, tiny: bool = False) -> dict:
+def video_stage(vdata, out, init=None, steps: int = 400, tiny: bool = False) -> dict:
     "The pipeline's video stage: `run_video` with the default (or, `tiny`, a seconds-long) configuration."
     cfg = VideoTrainConfig(steps=steps, ckpt_every=min(50, steps), **({"clip_len": 4, "batch_size": 2} if tiny else {}))
     return run_video(cfg, vdata, out, init=init, progress=not tiny)
