@@ -230,11 +230,8 @@ def stage_visual_qa(cfg: PipelineConfig):
     def run(ctx):
         out = Path(ctx["records"]["eval"]["report"])/"visual_qa"
         params = {"ckpt": _student_ckpt(ctx), "data": _data(cfg, ctx), "teacher": _teacher_spec(cfg), "images": 6}
-        import papermill as pm
-        from sam3m4.report import report_notebook
-        nb = report_notebook("41_visual_qa.ipynb"); out.mkdir(parents=True, exist_ok=True)
-        pm.execute_notebook(str(nb), str(out/"visual_qa.ipynb"), parameters={**params, "out": str(out.resolve())}, cwd=str(nb.parent),
-                            progress_bar=False)
+        from sam3m4.report import run_notebook
+        run_notebook("41_visual_qa.ipynb", out/"visual_qa.ipynb", params)
         return {"out": str(out), "outputs": [str(out/"student"/"index.html"), str(out/"teacher"/"index.html")]}
     return Stage("visual_qa", run, doc="static HTML per prompt + explorer notebook")
 

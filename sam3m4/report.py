@@ -22,7 +22,7 @@ __all__ = ['SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'stude
            'as_predictor', 'to_instances', 'evaluate', 'model_cost', 'GateConfig', 'evaluate_gates', 'overlay_outlined',
            'mask_grid', 'normalize_section', 'build_summary', 'compare_summaries', 'md_table', 'html_table',
            'report_sections', 'summary_markdown', 'summary_html', 'write_summary', 'merge_summary', 'report_notebook',
-           'render_html', 'headline', 'run_report', 'register_cli']
+           'render_html', 'headline', 'run_notebook', 'run_report', 'register_cli']
 
 # %% ../nbs/12_report.ipynb #42ac6f05
 def student_predictor(model, device="cpu"):
@@ -375,20 +375,24 @@ def headline(s: dict) -> dict:
     pick = lambda v: v if _not_run(v) else {k: v.get(k) for k in keys}
     return {"go": s["go"], "student": pick(s["student"]), "teacher": pick(s["teacher_metrics"]), "gates": {k: v["pass"] for k, v in s["gates"].items()}}
 
-def run_report(params: dict, out_dir=None, name: str = "eval", notebook: str = "40_eval.ipynb", reports_root="outputs") -> dict:
-    "Execute a report notebook with papermill into a dated folder (or `out_dir`), render its HTML without code; returns paths + headline."
+def run_notebook(notebook: str, executed, params: dict) -> Path:
+    "Execute the packaged notebook `notebook` with papermill into `executed` (paths in `params` made absolute; `out` = its folder)."
     import papermill as pm
-    nb = report_notebook(notebook)
-    out = Path(out_dir) if out_dir else dated_dir(reports_root, name)
-    out.mkdir(parents=True, exist_ok=True)
+    nb, executed = report_notebook(notebook), Path(executed)
+    executed.parent.mkdir(parents=True, exist_ok=True)
     params = {k: (str(Path(v).resolve()) if isinstance(v, Path) else v) for k, v in params.items()}
     for k in ("ckpt", "data", "quant", "export", "video", "storage", "compare", "qa"):
         if isinstance(params.get(k), str) and params[k] and Path(params[k]).exists(): params[k] = str(Path(params[k]).resolve())
-    params["out"] = str(out.resolve())
-    executed = out/f"{name}.ipynb"
+    params["out"] = str(executed.parent.resolve())
     try: pm.execute_notebook(str(nb), str(executed), parameters=params, cwd=str(nb.parent), progress_bar=False, log_output=False)
     except pm.PapermillExecutionError as e:
-        raise Sam3m4Error(f"report notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue}; the partial notebook is {executed}") from e
+        raise Sam3m4Error(f"{notebook} failed in cell {e.exec_count}: {e.ename}: {e.evalue}; the partial notebook is {executed}") from e
+    return executed
+
+def run_report(params: dict, out_dir=None, name: str = "eval", notebook: str = "40_eval.ipynb", reports_root="outputs") -> dict:
+    "Execute a report notebook with papermill into a dated folder (or `out_dir`), render its HTML without code; returns paths + headline."
+    out = Path(out_dir) if out_dir else dated_dir(reports_root, name)
+    executed = run_notebook(notebook, out/f"{name}.ipynb", params)
     page = render_html(executed)
     s = json.loads((out/"summary.json").read_text())
     if s.get("artifacts") is not None:   # the executed notebook and its HTML exist only now

@@ -145,3 +145,19 @@ def test_cli_tiny_student_compare(tmp_path, run_cli):
     for m, r in rows.items(): assert Path(r["artifact"]).stat().st_size == pytest.approx(r["size_mb"] * 2**20)
     assert rows["int4"]["size_mb"] < rows["int8"]["size_mb"] < rows["fp16"]["size_mb"] < rows["fp32"]["size_mb"]
     assert rows["fp16"]["drop_rel"] < 0.02   # fp16 agrees with fp32 on (nearly) every mask pixel
+
+
+def test_cli_scores_modes_on_held_out_data(tmp_path, run_cli):
+    "`--data`: calibration from the training split, every mode scored against the ground truth of the held-out split."
+    from sam3m4.data import TINY_WORLD, make_world
+    make_world(tmp_path/"w", TINY_WORLD, progress=False)
+    p = run_cli("quantize", "--student", "tiny", "--modes", "fp16,int8", "--batches", "1", "--data", tmp_path/"w",
+                "--num-val", "8", "--out", tmp_path/"q", "--json", check=True)
+    doc = json.loads(p.stdout)
+    assert "held-out" in doc["eval"] and str(tmp_path/"w") in doc["eval"]
+    rows = {r["mode"]: r for r in doc["table"]}
+    assert list(rows) == ["fp32", "fp16", "int8"] and all(r["status"] == "ok" for r in rows.values()), doc
+    for r in rows.values():   # report metrics, not the fidelity ones
+        assert 0 < r["samples"] == rows["fp32"]["samples"] <= 8 and r["presence_f1"] is not None and "presence_agreement" not in r
+    p = run_cli("quantize", "--student", "tiny", "--data", tmp_path/"nowhere", "--json")
+    assert p.returncode == 2 and "nowhere" in json.loads(p.stdout)["error"]
