@@ -122,9 +122,10 @@ class GateConfig:
     quant_drop: float = 0.02                  # relative mIoU drop of each gated quantized mode ≤ this (2 %)
     quant_gate_modes: tuple = ("fp16", "int8")  # modes the quant gate applies to (the deployable defaults); others are shown, not gated
     target_fps: float = 10.0                  # deployment table: fps a backend must reach (1000 / latency_ms), shown per row
+    video_vs_per_frame: float = 1.0           # tracker J&F ≥ this × per-frame J&F (same student, no memory), when the video stage ran
 
 def evaluate_gates(summary: dict, cfg: GateConfig | None = None) -> dict:
-    "{gate: {pass, value, threshold}} from a summary's student / teacher_metrics / quant sections."
+    "{gate: {pass, value, threshold}} from a summary's student / teacher_metrics / quant / video sections."
     cfg = cfg or GateConfig()
     def sect(k):
         v = summary.get(k); return v if isinstance(v, dict) and "not_run" not in v else {}
@@ -138,6 +139,9 @@ def evaluate_gates(summary: dict, cfg: GateConfig | None = None) -> dict:
     for row in (summary.get("quant") if isinstance(summary.get("quant"), list) else []):
         if row.get("status") == "ok" and row.get("mode") in cfg.quant_gate_modes:
             g[f"quant_drop_{row['mode']}"] = gate(num(row.get("drop_rel")), cfg.quant_drop, lambda v, th: v <= th)
+    v = sect("video")
+    if v and num(v.get("jf_tracker")) is not None:   # the memory must earn its cost: the tracker beats per-frame detection
+        g["video_tracker_vs_per_frame"] = gate(ratio(v.get("jf_tracker"), v.get("jf_per_frame")), cfg.video_vs_per_frame, lambda x, th: x >= th)
     return g
 
 # %% ../nbs/12_report.ipynb #b985375f
