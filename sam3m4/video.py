@@ -310,15 +310,15 @@ class Tracker:
 
     def _advance(self, out_t: dict, frame: Tensor) -> dict:
         self.t += 1
-        det, _ = _detections(out_t, self.cfg.det_threshold)
+        det, _ = _detections(out_t, self.cfg.det_threshold); det_masks = det > 0
         used = torch.zeros(len(det), dtype=torch.bool, device=det.device)
         if self.ids:
             N, mem = len(self.ids), self.model.memory
             feats = out_t["features"][None].expand(N, -1, -1, -1)
             pred = mem.predict(feats, rgb_stride4(frame[None]).expand(N, -1, -1, -1), self.state)
             logits, found = pred["mask_logits"].clone(), torch.zeros(N, dtype=torch.bool)
-            if self.cfg.correct_iou > 0 and len(det):   # a detection that overlaps a track's prediction or last mask replaces it
-                iou = torch.maximum(_iou(logits > 0, det > 0), _iou(self.state["prev_prob"] > 0.5, det > 0))
+            if self.cfg.correct_iou > 0 and len(det):   # a detection that overlaps a track's prediction or last mask corrects it
+                iou = torch.maximum(_iou(logits > 0, det_masks), _iou(self.state["prev_prob"] > 0.5, det_masks))
                 for i, j in associate(iou, self.cfg.correct_iou):
                     logits[i] = self.cfg.correct_mix * det[j] + (1 - self.cfg.correct_mix) * logits[i]; found[i] = True; used[j] = True
             self.state = mem.commit(self.state, feats, {**pred, "mask_logits": logits}, (logits > 0).to(feats.dtype))
@@ -333,7 +333,7 @@ class Tracker:
                 idx = torch.tensor(keep, dtype=torch.long, device=self.device)
                 self.state = _index_state(self.state, idx) if keep else None; self.logits = self.logits[idx]
         if self.cfg.new_objects and len(det):        # a confident detection that no track took or overlaps starts a new object
-            dm = det[~used] > 0
+            dm = det_masks[~used]
             new = dm if not self.ids else dm[_iou(dm, self.logits > 0).amax(1) < self.cfg.new_object_iou]
             self._add(out_t, frame, new.float())
         return self._result()
