@@ -1,5 +1,7 @@
 from configparser import ConfigParser
-import setuptools, shlex
+from pathlib import Path
+import json, setuptools, shlex
+from setuptools.command.build_py import build_py
 
 # nbdev 2 layout: every setting lives in settings.ini
 config = ConfigParser(delimiters=['='])
@@ -20,7 +22,36 @@ dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 
+HERE = Path(__file__).resolve().parent
+
+def papermill_notebooks(nbs: Path) -> list:
+    "The notebooks papermill runs: those with a cell tagged `parameters` (phase 1/2, eval report, visual QA, pipeline)."
+    def has_parameters(nb: Path) -> bool:
+        cells = json.loads(nb.read_text(encoding='utf-8')).get('cells', [])
+        return any('parameters' in c.get('metadata', {}).get('tags', []) for c in cells)
+    return [nb for nb in sorted(nbs.glob('*.ipynb')) if has_parameters(nb)]
+
+class BuildPyWithNotebooks(build_py):
+    """build_py that also copies nbs/'s papermill notebooks into the built package as `sam3m4/notebooks/`, so a regular
+    install (`pip install .`, a wheel) can run `sam3m4 eval`; nbs/ stays their only source. An editable install reads nbs/."""
+    def _notebook_files(self) -> list:
+        nbs = HERE/cfg['nbs_path']
+        found = papermill_notebooks(nbs)
+        if not found: raise SystemExit(f"{nbs}: no papermill notebooks (cells tagged 'parameters') to ship; build from a full checkout or sdist")
+        return found
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False): return
+        dest = Path(self.build_lib)/cfg['lib_path']/'notebooks'
+        self.mkpath(str(dest))
+        for nb in self._notebook_files(): self.copy_file(str(nb), str(dest/nb.name))
+    def get_outputs(self, include_bytecode=True):
+        extra = [] if getattr(self, 'editable_mode', False) else \
+                [str(Path(self.build_lib)/cfg['lib_path']/'notebooks'/nb.name) for nb in self._notebook_files()]
+        return super().get_outputs(include_bytecode) + extra
+
 setuptools.setup(
+    cmdclass = {'build_py': BuildPyWithNotebooks},
     name = cfg['lib_name'],
     license = lic[0],
     classifiers = [

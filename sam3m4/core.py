@@ -4,20 +4,20 @@
 
 # %% ../nbs/00_core.ipynb #7176ceff
 from __future__ import annotations
-import argparse, dataclasses, hashlib, json, os, random, shutil, tempfile, typing
+import dataclasses, hashlib, json, os, pickle, random, shutil, tempfile, types, typing
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'Sam3m4Error', 'DataError', 'CheckpointError', 'ConfigError', 'BackendUnavailable', 'pick_device',
-           'seed_everything', 'config_to_dict', 'config_from_dict', 'atomic_write_bytes', 'atomic_write_text',
-           'atomic_write_json', 'sha256_file', 'dated_dir', 'save_checkpoint', 'load_checkpoint',
-           'load_state_dict_checked', 'add_json_flag']
+__all__ = ['CKPT_FORMAT', 'CKPT_RULE', 'Sam3m4Error', 'DataError', 'CheckpointError', 'ConfigError', 'BackendUnavailable',
+           'pick_device', 'seed_everything', 'config_to_dict', 'config_from_dict', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_write_json', 'sha256_file', 'state_fingerprint', 'dated_dir', 'project_outputs',
+           'save_checkpoint', 'load_checkpoint', 'resolve_checkpoint', 'state_dict_report', 'raise_unless_fits',
+           'load_state_dict_checked']
 
 # %% ../nbs/00_core.ipynb #1ecd3e6b
 class Sam3m4Error(Exception):
@@ -64,17 +64,23 @@ def config_to_dict(cfg) -> dict:
         return v
     return conv(cfg)
 
+def _coerce(hint, v):
+    "Rebuild a JSON value as its dataclass field type: nested dataclasses from dicts, tuples from lists."
+    origin = typing.get_origin(hint) or hint
+    if dataclasses.is_dataclass(hint) and isinstance(v, dict): return config_from_dict(hint, v)
+    if origin is tuple and isinstance(v, list): return tuple(v)
+    if origin in (typing.Union, types.UnionType):   # `tuple | None`, `Path | None`: the first arm that fits
+        for arm in typing.get_args(hint):
+            if arm is not type(None) and (typing.get_origin(arm) or arm) is tuple and isinstance(v, list): return tuple(v)
+    return v
+
 def config_from_dict(cls, d: dict):
-    "Build dataclass `cls` from `d`; unknown keys raise `ConfigError`, nested dataclass fields are rebuilt."
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - set(names))
+    "Build dataclass `cls` from `d`; unknown keys raise `ConfigError`; nested dataclasses and tuples are rebuilt from JSON."
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
     if unknown: raise ConfigError(f"{cls.__name__}: unknown keys {unknown}; known keys are {sorted(names)}")
     hints = typing.get_type_hints(cls)
-    kw = {}
-    for k, v in d.items():
-        sub = hints.get(k)
-        kw[k] = config_from_dict(sub, v) if dataclasses.is_dataclass(sub) and isinstance(v, dict) else v
-    return cls(**kw)
+    return cls(**{k: _coerce(hints.get(k), v) for k, v in d.items()})
 
 # %% ../nbs/00_core.ipynb #2008918f
 def atomic_write_bytes(path, data: bytes) -> Path:
@@ -105,6 +111,15 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
 
+# %% ../nbs/00_core.ipynb #6d83b672
+def state_fingerprint(module_or_state_dict, *extra) -> str:
+    "sha256 (16 hex) of a module's or state dict's tensors, by name, and of `extra` values."
+    sd = module_or_state_dict.state_dict() if isinstance(module_or_state_dict, torch.nn.Module) else module_or_state_dict
+    h = hashlib.sha256(json.dumps([str(e) for e in extra]).encode())
+    for k, v in sorted(sd.items()):
+        h.update(k.encode()); h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
 # %% ../nbs/00_core.ipynb #5100c238
 def dated_dir(root="outputs", name: str = "run", when: datetime | None = None) -> Path:
     "Create and return `root/YYYYMMDD_HHMMSS_name` (with `_2`, `_3`… if it already exists)."
@@ -116,6 +131,15 @@ def dated_dir(root="outputs", name: str = "run", when: datetime | None = None) -
             path.mkdir(parents=True, exist_ok=False); return path
         except FileExistsError:
             i += 1; path = base.with_name(f"{base.name}_{i}")
+
+# %% ../nbs/00_core.ipynb #85e64109
+def project_outputs(start=None) -> Path:
+    "`<project>/outputs` for the sam3m4 checkout at or above `start` (default: the working directory), else `start/outputs`."
+    start = Path(start or Path.cwd()).resolve()
+    for d in (start, *start.parents):
+        ini = d/"settings.ini"
+        if ini.is_file() and "lib_name = sam3m4" in ini.read_text(errors="replace"): return d/"outputs"
+    return start/"outputs"
 
 # %% ../nbs/00_core.ipynb #7069ff53
 CKPT_FORMAT = 1
@@ -166,28 +190,49 @@ def load_checkpoint(ckpt_dir, verify: bool = True, map_location="cpu") -> tuple[
     except Exception as e: raise CheckpointError(f"{ckpt_dir/'model.safetensors'}: cannot be read ({e})") from e
     trainer_state = None
     if (ckpt_dir/"trainer.pt").is_file():
-        trainer_state = torch.load(ckpt_dir/"trainer.pt", map_location=map_location, weights_only=True)
+        try: trainer_state = torch.load(ckpt_dir/"trainer.pt", map_location=map_location, weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):   # torch's text advises turning the check off: not shown
+            raise CheckpointError(f"{ckpt_dir/'trainer.pt'}: refused: it holds Python objects, which a weights-only load does not "
+                                  "run (sam3m4 writes only tensors and plain values there), so it was not written by sam3m4 or was "
+                                  f"modified since; delete {ckpt_dir} (the run resumes from the checkpoint before it) or start over "
+                                  "with --from-scratch") from None
     return sd, state, trainer_state
 
+# %% ../nbs/00_core.ipynb #11b6cf2e
+CKPT_RULE = "a step folder (…/ckpt/step_NNNNNN), or a run folder / its ckpt/ folder: then the run's best checkpoint by validation, else its latest"
+
+def resolve_checkpoint(path) -> Path:
+    "The checkpoint folder named by `path` (see `CKPT_RULE`); anything else raises `CheckpointError`."
+    p = Path(path)
+    if not p.exists(): raise CheckpointError(f"{p}: no such checkpoint; pass {CKPT_RULE}")
+    if (p/"state.json").is_file(): return p
+    for root in (p, p/"ckpt"):
+        for ptr in ("best", "latest"):
+            if (root/ptr).is_file():
+                q = root/(root/ptr).read_text().strip()
+                if (q/"state.json").is_file(): return q
+                raise CheckpointError(f"{root/ptr} names {q}, which holds no state.json; fix the pointer or pass a step folder")
+    raise CheckpointError(f"{p}: not a sam3m4 checkpoint (no state.json, no ckpt/best or ckpt/latest pointer); pass {CKPT_RULE}")
+
 # %% ../nbs/00_core.ipynb #e6abb48e
+def state_dict_report(own: dict, state_dict: dict) -> dict:
+    "What loading `state_dict` into a model whose own state dict is `own` would do: missing, unexpected, wrong-shape keys, loaded count."
+    missing = sorted(set(own) - set(state_dict)); unexpected = sorted(set(state_dict) - set(own))
+    shape = sorted(k for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
+    return {"missing": missing, "unexpected": unexpected, "shape_mismatch": shape, "loaded": len(set(own) & set(state_dict)) - len(shape)}
+
+def raise_unless_fits(report: dict, source: str, model_name: str, allow_partial: bool = False) -> None:
+    "Raise `CheckpointError` naming a load report's missing / unexpected / wrong-shape keys, unless there are none or `allow_partial`."
+    missing, unexpected, shape = report["missing"], report["unexpected"], report["shape_mismatch"]
+    if (missing or unexpected or shape) and not allow_partial:
+        def show(name, ks): return f"{len(ks)} {name}" + (f" (e.g. {ks[:10]})" if ks else "")
+        raise CheckpointError(f"{source} does not fit {model_name}: {show('missing', missing)}, {show('unexpected', unexpected)}, "
+                              f"{show('with wrong shape', shape)}; use the matching config, or allow a partial load explicitly")
+
 def load_state_dict_checked(model: torch.nn.Module, state_dict: dict, allow_partial: bool = False, source: str = "state dict") -> dict:
     "Load `state_dict` into `model`; missing/unexpected/shape-mismatched keys raise `CheckpointError` unless `allow_partial`."
     own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    shape = sorted(k for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
-    report = {"missing": missing, "unexpected": unexpected, "shape_mismatch": shape,
-              "loaded": len(set(own) & set(state_dict)) - len(shape)}
-    if (missing or unexpected or shape) and not allow_partial:
-        def show(name, ks): return f"{len(ks)} {name}" + (f" (e.g. {ks[:10]})" if ks else "")
-        raise CheckpointError(f"{source} does not fit {type(model).__name__}: {show('missing', missing)}, "
-                              f"{show('unexpected', unexpected)}, {show('with wrong shape', shape)}; "
-                              "use the matching config, or allow a partial load explicitly")
-    model.load_state_dict({k: v for k, v in state_dict.items() if k in own and k not in shape}, strict=False)
+    report = state_dict_report(own, state_dict)
+    raise_unless_fits(report, source, type(model).__name__, allow_partial)
+    model.load_state_dict({k: v for k, v in state_dict.items() if k in own and k not in report["shape_mismatch"]}, strict=False)
     return report
-
-# %% ../nbs/00_core.ipynb #6970e35c
-def add_json_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    "Add `--json` (print one JSON document on stdout) to a leaf parser."
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout (logs go to stderr)")
-    return parser

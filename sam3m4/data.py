@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #9633b535
 from __future__ import annotations
-import gzip, json, math, random, sys, warnings
+import json, math, random, sys, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,15 +14,17 @@ from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_util
 from torch.utils.data import DataLoader, Dataset
 
-from .core import ConfigError, DataError, add_json_flag, atomic_write_json, config_to_dict
+from torchvision.ops import box_convert, masks_to_boxes
+
+from .core import ConfigError, DataError, atomic_write_json, config_to_dict
 
 # %% auto #0
 __all__ = ['DEFAULT_PROMPTS', 'COLOURS', 'SHAPES', 'TINY_WORLD', 'encode_rle', 'decode_rle', 'ImageRecord', 'VideoRecord',
-           'file_error', 'read_image', 'load_sa1b', 'load_coco', 'load_sav', 'load_prompts', 'WorldConfig',
-           'world_concepts', 'render_scene', 'make_world', 'load_world', 'split_records', 'clip_vocab_and_merges',
-           'clip_bpe_tokenizer', 'DualTokenizer', 'letterbox', 'letterbox_boxes', 'masks_to_boxes_cxcywh',
-           'GroundedDataset', 'collate_samples', 'make_loader', 'VideoClipDataset', 'overlay', 'show_samples',
-           'inspect_folder', 'register_cli']
+           'file_error', 'read_image', 'load_sa1b', 'load_coco', 'load_sav', 'write_sav_masklets', 'load_prompts',
+           'WorldConfig', 'world_concepts', 'render_scene', 'make_world', 'load_world', 'split_records', 'load_videos',
+           'clip_vocab_and_merges', 'clip_bpe_tokenizer', 'DualTokenizer', 'letterbox', 'letterbox_boxes',
+           'masks_to_boxes_cxcywh', 'GroundedDataset', 'collate_samples', 'make_loader', 'load_records',
+           'build_datasets', 'VideoClipDataset', 'overlay', 'show_samples', 'inspect_folder']
 
 # %% ../nbs/01_data.ipynb #cbc529db
 def encode_rle(mask: np.ndarray) -> dict:
@@ -205,6 +207,28 @@ def load_sav(folder, skip_bad: bool = False) -> tuple[list[VideoRecord], list[di
     _warn_skipped(skipped, f"SA-V {folder}")
     return recs, skipped
 
+# %% ../nbs/01_data.ipynb #a1b242b2
+def write_sav_masklets(out_dir, video_id: str, frames: list, masks: dict, categories: dict | None = None,
+                       masklet_type: str = "predicted") -> Path:
+    "Write frames (image files, uint8 [H,W,3] arrays or [3,H,W] 0..1 tensors) and masks {object id: bool [T,H,W]} in the SA-V layout."
+    import shutil
+    out = Path(out_dir); (out/video_id).mkdir(parents=True, exist_ok=True)
+    ids = sorted(masks); T = len(frames)
+    for t, f in enumerate(frames):
+        dst = out/video_id/f"{t:05d}.jpg"
+        if isinstance(f, (str, Path)): shutil.copyfile(f, dst)
+        elif isinstance(f, np.ndarray) and f.dtype == np.uint8: Image.fromarray(f).save(dst, quality=95)
+        else: Image.fromarray((torch.as_tensor(f).permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()).save(dst, quality=95)
+    H, W = (tuple(masks[ids[0]].shape[-2:]) if ids else (0, 0))
+    def rle(m):
+        m = np.asarray(torch.as_tensor(m).cpu(), bool)
+        return encode_rle(m) if m.any() else None
+    doc = {"video_id": video_id, "video_height": int(H), "video_width": int(W), "video_frame_count": T,
+           "masklet": [[rle(masks[i][t]) for i in ids] for t in range(T)],
+           "masklet_id": [int(i) for i in ids], "masklet_num": len(ids),
+           "masklet_category": [(categories or {}).get(i, "object") for i in ids], "masklet_type": [masklet_type] * len(ids)}
+    return atomic_write_json(out/f"{video_id}_manual.json", doc)
+
 # %% ../nbs/01_data.ipynb #18467e90
 DEFAULT_PROMPTS = ["person", "car", "building", "dog", "cat", "chair", "table", "plant", "food", "bicycle",
                    "face", "tree", "bus", "truck", "bird", "horse", "boat", "bottle", "cup", "laptop",
@@ -314,23 +338,18 @@ def make_world(out_dir, cfg: WorldConfig | None = None, progress: bool = True) -
         coco["images"].append({"id": i, "file_name": name, "height": size, "width": size})
     atomic_write_json(out/"coco.json", coco)
     for v in tqdm(range(1, cfg.n_videos + 1), desc="world videos", disable=not progress, file=sys.stderr):
-        vid = f"sav_{v:06d}"; (out/"sav"/vid).mkdir(exist_ok=True)
         objs = _sample_objects(rng, cfg, size); bg = _background(rng, size)
         vel = [rng.uniform(-0.06, 0.06, 2) * size for _ in objs]
-        masklet, ids = [], None
+        frames, masks = [], []
         for t in range(cfg.video_frames):
-            img, inst = render_scene(objs, bg, 0)
-            Image.fromarray(img).save(out/"sav"/vid/f"{t:05d}.jpg", quality=95)
-            by = {x["concept"] + str(j): x for j, x in enumerate(inst)}
-            masklet.append([encode_rle(x["mask"]) if x["mask"].sum() else None for x in inst])
+            img, inst = render_scene(objs, bg, 0)          # min_area 0: an object hidden in a frame keeps its (empty) mask
+            frames.append(img); masks.append([x["mask"] for x in inst])
             for o, d in zip(objs, vel):   # move and bounce
                 for k, key in ((0, "cx"), (1, "cy")):
                     o[key] += d[k]
                     if not o["r"] <= o[key] <= size - o["r"]: d[k] = -d[k]; o[key] = float(np.clip(o[key], o["r"], size - o["r"]))
-        atomic_write_json(out/"sav"/f"{vid}_manual.json", {
-            "video_id": vid, "video_height": size, "video_width": size, "video_frame_count": cfg.video_frames,
-            "masklet": masklet, "masklet_id": list(range(len(objs))), "masklet_num": len(objs),
-            "masklet_category": [o["concept"] for o in objs], "masklet_type": ["manual"] * len(objs)})
+        write_sav_masklets(out/"sav", f"sav_{v:06d}", frames, {k: np.stack([m[k] for m in masks]) for k in range(len(objs))},
+                           {k: o["concept"] for k, o in enumerate(objs)}, masklet_type="manual")
     atomic_write_json(out/"prompts.json", concepts)
     manifest = {"kind": "sam3m4-world", "version": 1, "config": config_to_dict(cfg), "images": cfg.n_images,
                 "instances": n_inst, "videos": cfg.n_videos, "concepts": len(concepts)}
@@ -353,6 +372,18 @@ def split_records(records: list, val_fraction: float = 0.2) -> tuple[list, list]
     recs = sorted(records, key=lambda r: (len(str(r.image_id if hasattr(r, 'image_id') else r.video_id)), str(getattr(r, 'image_id', getattr(r, 'video_id', '')))))
     n_val = max(1, int(round(len(recs) * val_fraction))) if len(recs) > 1 else 0
     return recs[: len(recs) - n_val], recs[len(recs) - n_val:]
+
+# %% ../nbs/01_data.ipynb #621d9768
+def load_videos(data) -> list[VideoRecord]:
+    "Video records from a world folder (its `sav/`) or an SA-V-layout folder."
+    p = Path(data)
+    if (p/"world.json").is_file(): p = p/"sav"
+    if not p.is_dir() or not list(p.glob("sav_*_manual.json")):
+        raise DataError(f"{Path(data)}: no SA-V-layout videos (expected sav_*_manual.json + frame folders, or a world folder "
+                        f"with sav/); make the world with `sam3m4 data make-world {data}`")
+    vids, _ = load_sav(p, skip_bad=True)
+    if not vids: raise DataError(f"{p}: every video was unreadable (see the warnings above)")
+    return vids
 
 # %% ../nbs/01_data.ipynb #9f4f12a2
 def clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -409,13 +440,12 @@ def letterbox_boxes(boxes_xywh, scale: float, size: int) -> torch.Tensor:
     return torch.stack([(b[:, 0] + b[:, 2] / 2) / size, (b[:, 1] + b[:, 3] / 2) / size, b[:, 2] / size, b[:, 3] / size], 1)
 
 def masks_to_boxes_cxcywh(masks: torch.Tensor) -> torch.Tensor:
-    "Normalised cxcywh boxes [M,4] of boolean masks [M,S,S] (empty masks -> zeros)."
+    "Normalised cxcywh boxes [M,4] of boolean masks [M,S,S] (pixel edges, so a one-pixel mask has width 1/S; empty masks -> zeros)."
     M, H, W = masks.shape; out = torch.zeros(M, 4)
-    for i in range(M):
-        ys, xs = torch.nonzero(masks[i], as_tuple=True)
-        if len(xs):
-            x0, x1, y0, y1 = xs.min().item(), xs.max().item() + 1, ys.min().item(), ys.max().item() + 1
-            out[i] = torch.tensor([(x0 + x1) / 2 / W, (y0 + y1) / 2 / H, (x1 - x0) / W, (y1 - y0) / H])
+    filled = masks.flatten(1).any(1)
+    if filled.any():   # torchvision's boxes end on the last pixel's index; the box ends on its far edge
+        xyxy = masks_to_boxes(masks[filled]) + torch.tensor([0.0, 0.0, 1.0, 1.0])
+        out[filled] = box_convert(xyxy, "xyxy", "cxcywh") / torch.tensor([W, H, W, H], dtype=torch.float32)
     return out
 
 # %% ../nbs/01_data.ipynb #908087c9
@@ -477,6 +507,28 @@ def make_loader(ds: Dataset, batch_size: int = 8, shuffle: bool = True, workers:
     g = torch.Generator(); g.manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, num_workers=workers,
                       collate_fn=collate_samples, generator=g, persistent_workers=False)
+
+# %% ../nbs/01_data.ipynb #110924ed
+def load_records(data) -> tuple[list[ImageRecord], list[str]]:
+    "(image records, prompts) from a world folder, an SA-1B folder or a COCO instances .json."
+    p = Path(data)
+    if (p/"world.json").is_file():
+        w = load_world(p); return w["images"], w["prompts"]
+    if p.is_file() and p.suffix == ".json":
+        recs, _ = load_coco(p, p.parent, skip_bad=True)
+        return recs, sorted({a["category"] for r in recs for a in r.annotations} | set(load_prompts()))
+    if p.is_dir() and list(p.glob("sa_*.json")):
+        recs, _ = load_sa1b(p, skip_bad=True, check_masks=False); return recs, ["object"]
+    raise DataError(f"{p}: not a world folder, SA-1B folder or COCO json; make the world with `sam3m4 data make-world {p}`")
+
+def build_datasets(data, image_size: int, negative_ratio: float = 0.3, val_fraction: float = 0.15, seed: int = 0,
+                   tokenizer: DualTokenizer | None = None) -> tuple[GroundedDataset, GroundedDataset]:
+    "(train, val) grounded datasets, split by image."
+    recs, prompts = load_records(data)
+    tr, va = split_records(recs, val_fraction)
+    tok = tokenizer or DualTokenizer()
+    return (GroundedDataset(tr, prompts, tok, image_size, negative_ratio, seed),
+            GroundedDataset(va, prompts, tok, image_size, negative_ratio, seed + 1))
 
 # %% ../nbs/01_data.ipynb #2e88ddac
 class VideoClipDataset(Dataset):
@@ -548,29 +600,3 @@ def inspect_folder(path) -> dict:
                    "areas": [int(decode_rle(a["rle"]).sum()) for a in r.annotations]} for r in recs]
         return {"images": images, "skipped": [{"file": _rel(s["file"], path), "reason": s["reason"]} for s in sk]}
     raise DataError(f"{path}: not a dataset folder I know (expected world.json, sa_*.json, sav_*_manual.json or a COCO .json)")
-
-def _make_world_cli(args) -> dict:
-    cfg = TINY_WORLD if args.tiny else WorldConfig()
-    if args.images: cfg = WorldConfig(**{**config_to_dict(cfg), "n_images": args.images})
-    if args.seed is not None: cfg = WorldConfig(**{**config_to_dict(cfg), "seed": args.seed})
-    return {"out": str(args.dir), **make_world(args.dir, cfg)}
-
-def _inspect_cli(args) -> dict:
-    r = inspect_folder(args.dir)
-    if not args.json and "kind" not in r:   # SA-1B: a table, then the skipped files
-        r = {"kind": "sa-1b", "table": [{"file": i["file"], "instances": i["instances"], "total area": sum(i["areas"])} for i in r["images"]],
-             "skipped": r["skipped"]}
-    return r
-
-def register_cli(parser) -> None:
-    "Fill `sam3m4 data` (make-world, inspect)."
-    sub = parser.add_subparsers(dest="action", required=True)
-    p = sub.add_parser("make-world", help="write the built-in synthetic world (SA-1B, COCO and SA-V layouts)")
-    p.add_argument("dir", type=Path, help="output folder, e.g. outputs/world")
-    p.add_argument("--tiny", action="store_true", help="the tiny world the tests use (seconds)")
-    p.add_argument("--images", type=int, default=None, help="number of still images (default from WorldConfig)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (the world is a pure function of its config)")
-    add_json_flag(p); p.set_defaults(func=_make_world_cli)
-    p = sub.add_parser("inspect", help="summarise a world, SA-1B, SA-V folder or COCO json; list bad files")
-    p.add_argument("dir", type=Path, help="dataset folder (or a COCO instances .json)")
-    add_json_flag(p); p.set_defaults(func=_inspect_cli)

@@ -83,9 +83,9 @@ def main(argv=None) -> int:
            "torch": torch.__version__, "runs": a.runs, "warmup": a.warmup, "fastest_at_largest_size": best, "table": rows}
     if a.json: print(json.dumps(doc))
     else:
-        from sam3m4.cli import format_table
+        from sam3m4.render import table
         print(f"CPU-measured: {doc['measured_on']}, median of {a.runs} runs after {a.warmup} warm-up")
-        print(format_table(rows)); print(f"fastest at {big} px: {best}")
+        print(table(rows)); print(f"fastest at {big} px: {best}")
     return 0
 
 

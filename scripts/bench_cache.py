@@ -41,14 +41,15 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from sam3m4.data import TINY_WORLD, DualTokenizer, make_loader, make_world
-    from sam3m4.teacher import (AnnotationTeacher, CachedTeacher, Sam3Teacher, TeacherCache, TeacherConfig,
-                                build_teacher_cache, dataset_for_cache)
+    from sam3m4.data import TINY_WORLD, DualTokenizer, GroundedDataset, load_records, make_loader, make_world
+    from sam3m4.teacher import AnnotationTeacher, Sam3Teacher, TeacherConfig
+    from sam3m4.teacher_cache import CachedTeacher, TeacherCache, build_teacher_cache
     tmp = Path(tempfile.mkdtemp(prefix="bench_cache_"))
     data = args.data
     if data is None:
         data = tmp / "world"; make_world(data, TINY_WORLD, progress=False)
-    ds = dataset_for_cache(data, image_size=args.image_size, split="all", tokenizer=DualTokenizer())
+    recs, prompts = load_records(data)
+    ds = GroundedDataset(recs, prompts, DualTokenizer(), image_size=args.image_size, negative_ratio=0.3)   # every image, no split
     if args.n: ds = torch.utils.data.Subset(ds, range(min(args.n, len(ds))))
     cfg = TeacherConfig(features=args.features)
     live = Sam3Teacher.from_path(args.teacher, cfg) if args.teacher else Sam3Teacher.random_init(args.sam3, cfg)

@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(a.threads)
-    from sam3m4.cli import format_table
+    from sam3m4.render import table
     from sam3m4.export import ExportConfig, export_pte
     from sam3m4.quantize import prompt_embeddings, random_student, student_inputs
     model = random_student(a.student)
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     if a.json: print(json.dumps(doc, default=str))
     else:
         print(f"student {a.student} at {doc['image_size']} px, torch threads {a.threads}, median of {a.runs} runs")
-        print(format_table([{k: v for k, v in r.items() if k not in ("meta",)} for r in rows]))
+        print(table([{k: v for k, v in r.items() if k not in ("meta",)} for r in rows]))
     return 0
 
 

@@ -5,7 +5,7 @@
 Random weights (speed does not depend on them); median over N frames after a warm-up; CPU of this machine.
 """
 import argparse, json
-from sam3m4.video import benchmark_streaming
+from sam3m4.tracker import benchmark_streaming
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

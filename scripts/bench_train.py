@@ -10,7 +10,8 @@ import torch
 
 from sam3m4.data import TINY_WORLD, make_world
 from sam3m4.student import student_config
-from sam3m4.trainer import Phase2Config, build_teacher_caches, train_phase
+from sam3m4.teacher_cache import build_teacher_caches
+from sam3m4.trainer import Phase2Config, train_phase
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

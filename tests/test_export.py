@@ -125,8 +125,8 @@ def test_failed_lowering_is_recorded(toy, tmp_path):
 @pytest.mark.skipif(not os.environ.get("SAM3M4_HEAVY"), reason="~15 min on a 2-core CPU; set SAM3M4_HEAVY=1 to run it")
 def test_mobile_int8_size_budget(tmp_path):
     "The mobile image path (1008 px, random init) as an int8 XNNPACK .pte: <= 50 MB is the floor, <= 20 MB the aim."
-    from sam3m4.export import export_cli
-    doc = export_cli(student="mobile", backend="xnnpack", quant="int8", out=tmp_path, parity=False)
+    from sam3m4.export import export_student
+    doc = export_student(student="mobile", backend="xnnpack", quant="int8", out=tmp_path, parity=False)
     row = doc["table"][0]
     assert row["status"] == "ok" and row["backend_used"] == "xnnpack", row
     assert row["pte_mb"] <= 20, row   # measured 13.4 MB (fp32: 56.5 MB)

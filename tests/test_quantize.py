@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from sam3m4.core import CheckpointError, save_checkpoint
-from sam3m4.quantize import (OUTPUT_NAMES, QUANT_MODES, QuantConfig, compare_quantized, load_packed, load_student,
-                             quantize_with_info, run_image_path, save_quantized)
+from sam3m4.quantize import (OUTPUT_NAMES, QUANT_MODES, QuantConfig, compare_quantized, load_packed, quantize_with_info,
+                             run_image_path, save_quantized)
+from sam3m4.student import load_student
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore")

@@ -1,13 +1,15 @@
-"Evaluation on hand-made contract outputs, the summary schema / gates / merging, and the eval + qa reports end to end."
-import json, re, subprocess, sys
+"""Evaluation on hand-made contract outputs, the summary schema / gates / merging, the papermill notebooks shipped in the
+package, and the eval + qa reports end to end."""
+import json, os, re, shutil, subprocess, sys, zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from sam3m4.report import (QUANT_KEYS, EXPORT_KEYS, SUMMARY_SECTIONS, GateConfig, build_summary, evaluate, merge_summary,
-                           summary_markdown, write_summary)
+from sam3m4.decode import DecodeConfig
+from sam3m4.evaluation import evaluate
+from sam3m4.report import QUANT_KEYS, EXPORT_KEYS, SUMMARY_SECTIONS, GateConfig, build_summary, merge_summary, summary_markdown, write_summary
 
 REPO = Path(__file__).resolve().parents[1]
 S = 8
@@ -66,7 +68,7 @@ def test_evaluate_hand_made_outputs():
 def test_evaluate_agreement_and_score_threshold():
     r = evaluate(hand_predictor, DS, num=4, progress=False, reference=hand_predictor)
     assert r["miou_vs_reference"] == pytest.approx(1.0) and r["reference"] == "hand"
-    r = evaluate(hand_predictor, DS, num=4, progress=False, score_thr=0.85)      # drops B (0.8): miou unchanged, fewer FPs in cgF1
+    r = evaluate(hand_predictor, DS, num=4, progress=False, detect=DecodeConfig(score_thr=0.85))   # drops B (0.8): miou unchanged, fewer FPs in cgF1
     assert r["miou"] == pytest.approx(0.5) and r["pmf1"] == pytest.approx((4 / 5 + 9 * 2 / 5) / 10)
 
 
@@ -123,7 +125,7 @@ def world_and_student(tmp_path_factory):
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("e2e"); make_world(d/"world", TINY_WORLD, progress=False)
     r = train_phase(TrainConfig(student="tiny", steps=6, batch_size=4, ckpt_every=3, val_samples=4, device="cpu"), d/"world", d/"run", progress=False)
-    return d, d/"world", Path(r["best"])
+    return d, d/"world", Path(r.best)
 
 
 @pytest.mark.slow
@@ -143,7 +145,8 @@ def test_eval_cli_writes_dated_report_with_every_section(world_and_student, run_
     rep = Path(r["report"])
     assert rep.parent == d/"reports" and re.fullmatch(r"\d{8}_\d{6}_eval", rep.name)
     assert Path(r["summary"]) == rep/"summary.json" and "miou" in r["student"] and "miou" in r["teacher"]
-    for f in ("eval.ipynb", "eval.html", "summary.json", "summary.md", "report.html", "mask_grid.png"): assert (rep/f).is_file(), f
+    for f in ("eval.ipynb", "summary.json", "summary.md", "report.html", "mask_grid.png"): assert (rep/f).is_file(), f
+    assert [p.name for p in rep.glob("*.html")] == ["report.html"]                      # one HTML page per evaluation
     s = json.loads((rep/"summary.json").read_text())
     assert set(SUMMARY_SECTIONS) <= set(s) and s["teacher"] == "annotation-teacher(world)" and s["checkpoints"]["student"] == str(ckpt.resolve())
     st = s["student"]
@@ -153,28 +156,72 @@ def test_eval_cli_writes_dated_report_with_every_section(world_and_student, run_
     assert s["gates"]["quant_drop_int8"]["pass"] is True and set(s["gates"]) >= {"miou_vs_teacher", "prompt_sensitivity_vs_teacher", "presence_f1"}
     assert all(c["change"] == 0 for c in s["compare"] if c["change"] is not None)   # same checkpoint, same samples: no change
     assert all(c["new"] == st[c["metric"]] for c in s["compare"]) and s["checkpoints"]["previous"] == str(ckpt.resolve())
-    assert "eval.html" in s["artifacts"] and "eval.ipynb" in s["artifacts"]
+    assert "eval.ipynb" in s["artifacts"] and "report.html" in s["artifacts"]
     md = (rep/"summary.md").read_text()
     for t in ("Run summary", "Model quality", "Visual QA checklist", "Quantization", "Deployment", "Video", "Storage",
               "Compared with the previous checkpoint", "Gates", "Artifacts"):
         assert f"## {t}" in md, t
     assert "Not run" not in md.split("## Gates")[0].split("## Visual QA checklist")[0]   # everything above was measured
-    page = (rep/"eval.html").read_text()
-    assert "Model quality" in page and "from sam3m4.report import" not in page          # code hidden
+    page = (rep/"report.html").read_text()
+    assert "<h2>Model quality</h2>" in page and "import" not in page and '<img src="mask_grid.png"' in page   # no code, the grid shown
+
+
+def _fake_checkout(root: Path) -> Path:
+    "A folder that `core.project_outputs` takes for a sam3m4 checkout (settings.ini naming the library), with an nbs/ inside."
+    (root/"nbs").mkdir(parents=True); (root/"settings.ini").write_text("[DEFAULT]\nlib_name = sam3m4\n")
+    return root
 
 
 @pytest.mark.slow
-def test_papermill_acceptance_command(world_and_student, run_cli):
+def test_papermill_acceptance_command(world_and_student):
+    "The design card's command, typed at a checkout's root and in its nbs/: the dated report lands in the project's outputs/."
     d, world, ckpt = world_and_student
-    out = d/"pm_report"
-    cmd = [sys.executable, "-m", "papermill", str(REPO/"nbs"/"40_eval.ipynb"), str(d/"20990101_000000_eval.ipynb"), "-p", "ckpt", str(ckpt),
-           "-p", "data", str(world), "-p", "num_val", "6", "-p", "include_teacher", "False", "-p", "out", str(out), "--cwd", str(REPO/"nbs")]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
-    s = json.loads((out/"summary.json").read_text())
+    proj = _fake_checkout(d/"proj")
+    for cwd in (proj, proj/"nbs"):
+        cmd = [sys.executable, "-m", "papermill", str(REPO/"nbs"/"40_eval.ipynb"), str(d/"executed.ipynb"), "-p", "ckpt", str(ckpt),
+               "-p", "data", str(world), "-p", "num_val", "6", "-p", "include_teacher", "False"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd)
+        assert p.returncode == 0, p.stderr[-3000:]
+        assert "Unable to parse" not in p.stderr and "unknown parameter" not in p.stderr, p.stderr[-2000:]
+    reports = sorted((proj/"outputs").glob("*_eval"))
+    assert len(reports) == 2 and not (d/"outputs").exists() and not (proj/"nbs"/"outputs").exists()
+    s = json.loads((reports[0]/"summary.json").read_text())
     assert s["teacher_metrics"] == {"not_run": "include_teacher=False: the teacher was not scored"}
     assert s["gates"]["miou_vs_teacher"]["pass"] is False and s["go"] is False       # no baseline: the ratio gates cannot pass
-    assert "Not run: no quantized variants given" in (out/"summary.md").read_text()
+    assert "Not run: no quantized variants given" in (reports[0]/"summary.md").read_text()
+
+
+def _papermill_notebooks() -> list[Path]:
+    def has_parameters(nb): return any("parameters" in c.get("metadata", {}).get("tags", []) for c in json.loads(nb.read_text())["cells"])
+    return [nb for nb in sorted((REPO/"nbs").glob("*.ipynb")) if has_parameters(nb)]
+
+
+@pytest.mark.parametrize("nb", _papermill_notebooks(), ids=lambda p: p.name)
+def test_papermill_parameters_parse_without_warnings(nb, caplog):
+    "papermill reads every parameter of the shipped notebooks (a comment holding '=' makes it warn on every run)."
+    import papermill as pm
+    with caplog.at_level("WARNING", logger="papermill"): params = pm.inspect_notebook(str(nb))
+    assert [r.getMessage() for r in caplog.records] == [] and params
+
+
+def test_wheel_ships_papermill_notebooks(tmp_path):
+    "A built wheel holds nbs/'s papermill notebooks as sam3m4/notebooks/, and an installed copy finds them there."
+    src = tmp_path/"src"; src.mkdir()
+    for f in ("setup.py", "settings.ini", "pyproject.toml", "README.md", "MANIFEST.in"): shutil.copy(REPO/f, src/f)
+    shutil.copytree(REPO/"sam3m4", src/"sam3m4", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO/"nbs", src/"nbs", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_tmp*", "outputs"))
+    p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path/"wh"), str(src)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    whl = next((tmp_path/"wh").glob("sam3m4-*.whl"))
+    shipped = sorted(n.split("/")[-1] for n in zipfile.ZipFile(whl).namelist() if n.startswith("sam3m4/notebooks/"))
+    assert shipped == [nb.name for nb in _papermill_notebooks()] and "40_eval.ipynb" in shipped
+    p = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(tmp_path/"site"), str(whl)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    q = subprocess.run([sys.executable, "-c", "from sam3m4.report import report_notebook; print(report_notebook('40_eval.ipynb'))"],
+                       capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(tmp_path/"site")), timeout=300)
+    assert q.returncode == 0, q.stderr[-2000:]
+    assert Path(q.stdout.strip()) == tmp_path/"site"/"sam3m4"/"notebooks"/"40_eval.ipynb"
 
 
 @pytest.mark.slow
@@ -187,3 +234,14 @@ def test_qa_cli_static_html(world_and_student, run_cli):
     assert len(list((d/"qa"/"student").glob("*/index.html"))) == r["prompts"]
     bad = run_cli("qa", "--ckpt", d/"nope", "--data", world, "--out", d/"qa2", "--json")
     assert bad.returncode == 2 and "nope" in json.loads(bad.stdout)["error"]
+
+
+@pytest.mark.slow
+def test_qa_cli_links_visual_qa_into_its_report(world_and_student, run_cli):
+    "Visual QA written into a report's folder (the pipeline's layout) is named by the report's checklist and linked from report.html."
+    d, world, ckpt = world_and_student
+    rep = d/"rep_with_qa"; write_summary(build_summary(), rep)
+    run_cli("qa", "--ckpt", ckpt, "--data", world, "--out", rep/"visual_qa", "--images", 1, "--report", rep, "--json", check=True)
+    s = json.loads((rep/"summary.json").read_text())
+    assert s["visual_qa"] == "visual_qa/index.html" and '<a href="visual_qa/index.html">' in (rep/"report.html").read_text()
+    assert "not run: no visual QA" not in (rep/"summary.md").read_text()

@@ -8,15 +8,15 @@ import torch
 torch.set_num_threads(1)
 
 from sam3m4.core import CheckpointError, DataError
-from sam3m4.teacher import (AnnotationTeacher, CachedTeacher, Sam3Teacher, TeacherCache, TeacherConfig, build_teacher_cache,
-                            check_output, convert_official_state_dict, dataset_for_cache, eot_attention_mask, sam3_config,
-                            teacher_info)
+from sam3m4.data import DualTokenizer, GroundedDataset, build_datasets, load_records
+from sam3m4.sam3_weights import convert_official_state_dict, sam3_config
+from sam3m4.teacher import AnnotationTeacher, Sam3Teacher, TeacherConfig, check_output, eot_attention_mask
+from sam3m4.teacher_cache import CachedTeacher, TeacherCache, build_teacher_cache, teacher_for, teacher_info
 
 
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def tok():
-    from sam3m4.data import DualTokenizer
     return DualTokenizer()          # CLIP BPE built offline from open_clip's vocabulary file
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,8 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ds(world, tok):
-    return dataset_for_cache(world, image_size=64, split="all", tokenizer=tok)
+    recs, prompts = load_records(world)
+    return GroundedDataset(recs, prompts, tok, image_size=64, negative_ratio=0.3)      # every image: no split
 
 @pytest.fixture(scope="module")
 def tiny():
@@ -296,7 +297,7 @@ def test_fingerprint_refusal(tmp_path, tiny, ds, world, tok):
     build_teacher_cache(AnnotationTeacher(), ds, tmp_path / "c", progress=False)
     with pytest.raises(DataError, match="another dataset/teacher/options"):
         build_teacher_cache(tiny, ds, tmp_path / "c", progress=False)        # other teacher, same folder
-    other = dataset_for_cache(world, image_size=64, split="train", tokenizer=tok)
+    other = build_datasets(world, 64, tokenizer=tok)[0]
     with pytest.raises(DataError, match="built for another dataset"):
         TeacherCache(tmp_path / "c", dataset=other)
     with pytest.raises(DataError, match="does not match the expected"):
@@ -316,7 +317,6 @@ def test_cli_cache_and_info(run_cli, world, tmp_path, tok):
     assert r["complete"] and r["source"] == "annotation-teacher(world)" and r["bytes_per_image"] > r["bytes_per_item"] > 0
     assert set(r["splits"]) == {"train", "val"}
     # the trainer's own datasets accept these caches (same fingerprint), and its teacher_for picks them up
-    from sam3m4.trainer import build_datasets, teacher_for
     tr, va = build_datasets(world, 64, tokenizer=tok)
     for name, ds in (("train", tr), ("val", va)):
         t = teacher_for(tmp_path / "c", ds, name)

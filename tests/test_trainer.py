@@ -89,3 +89,26 @@ def test_cli_flags_and_errors(world, tmp_path, capsys):
     assert "unknown student config" in json.loads(capsys.readouterr().out)["error"]
     assert main(["train", "--phase", "2", "--data", str(tmp_path/"nowhere"), "--out", str(tmp_path/"x"), "--json"]) == 2
     assert "make-world" in json.loads(capsys.readouterr().out)["error"]
+
+def test_resume_needs_a_checkpoint_and_refuses_a_tampered_trainer_state(world, tmp_path, capsys):
+    """--resume on a folder with nothing to continue is a named error; a trainer.pt carrying a pickle payload (checksums updated to
+    match) is refused by name — no traceback, no advice to turn the weights-only protection off — and the run resumes from the
+    checkpoint before it."""
+    base = ["train", "--phase", "2", "--student", "tiny", "--device", "cpu", "--data", str(world), "--out", str(tmp_path/"r"),
+            "--steps", "4", "--batch-size", "4", "--ckpt-every", "2", "--val-samples", "4", "--json"]
+    capsys.readouterr()
+    assert main(base + ["--resume"]) == 2
+    assert "nothing to continue" in json.loads(capsys.readouterr().out)["error"]
+    assert main(base) in (0, None); capsys.readouterr()
+    ck = tmp_path/"r"/"ckpt"/"step_000004"
+    class Payload:
+        def __reduce__(self): return (os.system, (f"touch {tmp_path/'pwned'}",))
+    torch.save({"optimizer": {}, "x": Payload()}, ck/"trainer.pt")
+    st = json.loads((ck/"state.json").read_text())
+    from sam3m4.core import sha256_file
+    st["checksums"]["trainer.pt"] = sha256_file(ck/"trainer.pt"); (ck/"state.json").write_text(json.dumps(st))
+    assert main(base + ["--resume"]) in (0, None)
+    cap = capsys.readouterr(); out = json.loads(cap.out)
+    assert out["start"] == 2 and out["steps"] == 4, out                    # fell back to step 2 and redid steps 3-4
+    assert "trainer.pt: refused" in cap.err and "weights_only" not in cap.err and "Traceback" not in cap.err
+    assert not (tmp_path/"pwned").exists()

@@ -14,10 +14,12 @@ def test_train_video_cli_tiny_world(tmp_path, run_cli):
     assert json.loads((tmp_path/"v"/"merged"/"state.json").read_text())["kind"] == "merged"
     s = json.loads((tmp_path/"v"/"video.json").read_text())
     assert {"jf_tracker", "jf_per_frame"} <= set(s)
-    # resume: more steps continue from the latest checkpoint
+    # a folder with checkpoints is refused without --resume; with it, more steps continue from the latest checkpoint
     args[args.index("--steps") + 1] = "3"
-    p = run_cli(*args, check=True)
-    assert json.loads(p.stdout)["steps"] == 3
+    p = run_cli(*args)
+    assert p.returncode == 2 and "--resume" in json.loads(p.stdout)["error"]
+    p = run_cli(*args, "--resume", check=True)
+    assert (json.loads(p.stdout)["start"], json.loads(p.stdout)["steps"]) == (2, 3)
 
 def test_video_teacher_refused(tmp_path, run_cli):
     run_cli("data", "make-world", tmp_path/"w", "--tiny", check=True)
