@@ -47,8 +47,8 @@ def _data_args(parser) -> None:
     p.add_argument("--images", type=int, default=None, help="number of still images (default from WorldConfig)")
     p.add_argument("--seed", type=int, default=None, help="random seed (the world is a pure function of its config)")
     add_json_flag(p); p.set_defaults(func=_make_world)
-    p = sub.add_parser("inspect", help="summarise a world, SA-1B, SA-V folder or COCO json; list bad files")
-    p.add_argument("dir", type=Path, help="dataset folder (or a COCO instances .json)")
+    p = sub.add_parser("inspect", help="summarise a world, SA-1B folder or tar shard(s), SA-V folder or COCO json; list bad files")
+    p.add_argument("dir", type=Path, help="dataset folder (or a COCO instances .json, or an SA-1B .tar shard)")
     add_json_flag(p); p.set_defaults(func=_inspect)
 
 # %% ../nbs/51_cli.ipynb #8f2ad84d
@@ -69,7 +69,7 @@ def _teacher_args(parser) -> None:
     from sam3m4.teacher import TeacherConfig
     sub = parser.add_subparsers(dest="action", required=True)
     p = sub.add_parser("cache", help="run a teacher once over a dataset and write the teacher-output cache (resumable)")
-    p.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or COCO json")
+    p.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or tar shard(s), or COCO json")
     p.add_argument("--out", type=Path, required=True, help="cache folder (OUT/train and OUT/val: shards + index.json)")
     p.add_argument("--teacher", default="annotation", help="'annotation' (the world's ground truth) or a local SAM 3 folder / sam3.pt")
     p.add_argument("--split", default="both", choices=["train", "val", "both"], help="which of the trainer's splits to cache (OUT/train, OUT/val)")
@@ -114,7 +114,11 @@ def _train(args) -> dict:
     if args.phase == "video":
         from sam3m4.pipeline import run_video
         from sam3m4.video_train import VideoTrainConfig
+        if args.backbone_weights or args.text_weights:
+            raise ConfigError("--backbone-weights / --text-weights start phase 1 or 2; the video stage starts from --init's student "
+                              "(e.g. phase 2's run folder), or a random one")
         given = {k: getattr(args, k) for k in ("student", "steps", "batch_size", "lr", "ckpt_every", "device", "seed", "workers", "warmup")}
+        given["prompt"] = args.video_prompt
         cfg = VideoTrainConfig(**{k: v for k, v in given.items() if v is not None})   # unset flags keep VideoTrainConfig's defaults
         r = run_video(cfg, args.data, args.out, init=args.init, resume=resume, from_scratch=args.from_scratch, progress=not args.json,
                       teacher=args.teacher)
@@ -125,17 +129,23 @@ def _train(args) -> dict:
     kw = {k: getattr(args, k) for k in ("student", "steps", "batch_size", "accum", "lr", "ckpt_every", "device", "seed", "workers",
                                         "negative_ratio", "val_samples", "warmup") if getattr(args, k, None) is not None}
     r = train_phase(phase_config(int(args.phase), **kw), args.data, args.out, teacher=args.teacher, init=args.init, resume=resume,
-                    from_scratch=args.from_scratch, progress=not args.json).to_dict()
+                    from_scratch=args.from_scratch, progress=not args.json, backbone_weights=args.backbone_weights,
+                    text_weights=args.text_weights).to_dict()
     r["table"] = _rounded(r.get("history", []))
     return r
 
 def _train_args(parser) -> None:
     parser.add_argument("--phase", choices=["1", "2", "video"], required=True, help="1: feature alignment, 2: output refinement, video: tracker")
-    parser.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or COCO json (video: a world or SA-V folder)")
+    parser.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or tar shard(s), or COCO json (video: a world or SA-V folder)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints in OUT/ckpt, logs in OUT/metrics.jsonl and OUT/tb)")
     parser.add_argument("--teacher", default="annotation", help="'annotation' (world), a teacher-cache folder or local SAM 3 weights")
     parser.add_argument("--student", default=None, help="student config: tiny | small (default) | mobile")
     parser.add_argument("--init", default=None, help=f"start from this checkpoint when not resuming: {CKPT_RULE}")
+    parser.add_argument("--backbone-weights", type=Path, default=None,
+                        help="phase 1 / 2: start the image encoder from this local file (timm state dict; convnet: a ConvNet state dict)")
+    parser.add_argument("--text-weights", type=Path, default=None,
+                        help="phase 1 / 2: start the text tower from this local open_clip checkpoint (CLIP / MobileCLIP text tower)")
+    parser.add_argument("--video-prompt", default=None, help="video: the prompt of SA-V masklets, which carry no category (default 'object')")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/ckpt/latest (model, optimizer, scheduler, RNG, data position)")
     parser.add_argument("--from-scratch", action="store_true", help="ignore OUT's checkpoints: move them aside and start over")
     parser.add_argument("--steps", type=int); parser.add_argument("--batch-size", type=int, help="samples per micro-batch per process")
@@ -155,7 +165,7 @@ def _eval_args(parser: argparse.ArgumentParser) -> None:
                           "then write a dated report folder: summary.json, summary.md, report.html, mask_grid.png and the executed "
                           f"notebook (nbs/40_eval.ipynb). The checkpoint is {CKPT_RULE}.")
     parser.add_argument("--ckpt", type=Path, required=True, help=f"student checkpoint: {CKPT_RULE}")
-    parser.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or COCO json (its validation split is used)")
+    parser.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or tar shard(s), or COCO json (its validation split is used)")
     parser.add_argument("--num-val", type=int, default=200, help="validation samples scored (default 200)")
     parser.add_argument("--include-teacher", action=argparse.BooleanOptionalAction, default=True,
                         help="also score the teacher, the baseline the gates compare with (default: yes; --no-include-teacher skips it)")
@@ -190,7 +200,7 @@ def _qa_args(parser) -> None:
     parser.description = ("Static HTML visual QA: one page per prompt with the student's masks (and the teacher's, with --teacher) "
                           f"on the data's validation images, and an index.html. The checkpoint is {CKPT_RULE}.")
     parser.add_argument("--ckpt", type=Path, required=True, help=f"student checkpoint: {CKPT_RULE}")
-    parser.add_argument("--data", type=Path, required=True, help="world / SA-1B folder / COCO json (validation images are shown)")
+    parser.add_argument("--data", type=Path, required=True, help="world / SA-1B folder or tar shard(s) / COCO json (validation images are shown)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (index.html + one folder per prompt)")
     parser.add_argument("--manifest", type=Path, default=None, help="image manifest: one file name / image id per line, or a JSON list")
     parser.add_argument("--prompts", type=Path, default=None, help="prompt file (json list or one per line); default: the data's prompts")
@@ -256,7 +266,7 @@ def _quantize_args(parser) -> None:
     parser.add_argument("--image-size", type=int, help="input size (default: the student's)")
     parser.add_argument("--threshold", type=float, default=0.02, help="max relative mIoU drop (default 0.02)")
     parser.add_argument("--group-size", type=int, default=32, help="int4 group size (default 32)")
-    parser.add_argument("--data", type=Path, help="a world / SA-1B folder / COCO json: calibrate on its training split and score each "
+    parser.add_argument("--data", type=Path, help="a world / SA-1B folder or tar shard(s) / COCO json: calibrate on its training split and score each "
                         "mode against the ground truth of its held-out split (default: fidelity vs fp32 on random images)")
     parser.add_argument("--num-val", type=int, default=200, help="held-out samples scored with --data (default 200)")
     add_json_flag(parser); parser.set_defaults(func=_quantize)
@@ -284,7 +294,8 @@ def _pipeline(args) -> dict:
     from sam3m4.pipeline import PipelineConfig, run_pipeline, tiny_pipeline_config
     work = args.work or project_outputs()/"pipeline"
     cfg = tiny_pipeline_config(work) if args.tiny else PipelineConfig(work=str(work))
-    for k in ("data", "video_data", "sam3", "student", "phase1_steps", "phase2_steps", "video_steps", "quant_modes", "backends", "num_val", "reports"):
+    for k in ("data", "video_data", "video_prompt", "backbone_weights", "text_weights", "sam3", "student", "phase1_steps", "phase2_steps",
+              "video_steps", "quant_modes", "backends", "num_val", "reports"):
         v = getattr(args, k)
         if v is not None: setattr(cfg, k, str(v) if isinstance(v, Path) else v)
     return run_pipeline(cfg, force=tuple(args.force or ()), until=args.until)
@@ -293,8 +304,11 @@ def _pipeline_args(parser) -> None:
     parser.description = ("Run every stage — world, teacher cache, phase 1, phase 2, video, quantize, export, eval report, visual QA — "
                           "on the built-in world (default) or on your data and local SAM 3 weights. Rerun to resume after a crash.")
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: the project's outputs/pipeline)")
-    parser.add_argument("--data", type=Path, default=None, help="your data: world / SA-1B folder / COCO json (default: make the world)")
-    parser.add_argument("--video-data", type=Path, default=None, help="SA-V-layout folder for the video stage")
+    parser.add_argument("--data", type=Path, default=None, help="your data: world / SA-1B folder or tar shard(s) / COCO json (default: make the world)")
+    parser.add_argument("--video-data", type=Path, default=None, help="SA-V folder for the video stage (sav_*.mp4 + jsons, or JPEGImages_24fps/ + Annotations_6fps/)")
+    parser.add_argument("--video-prompt", default=None, help="prompt of SA-V masklets, which carry no category (default 'object')")
+    parser.add_argument("--backbone-weights", type=Path, default=None, help="local timm backbone checkpoint to start the student from")
+    parser.add_argument("--text-weights", type=Path, default=None, help="local open_clip text-tower checkpoint to start the student from")
     parser.add_argument("--sam3", type=Path, default=None, help="local SAM 3 weights (HF folder or sam3.pt); default: the world's annotation teacher")
     parser.add_argument("--student", default=None, help="student config (tiny | small | mobile; default small)")
     parser.add_argument("--phase1-steps", type=int, default=None); parser.add_argument("--phase2-steps", type=int, default=None)

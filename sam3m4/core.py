@@ -17,7 +17,7 @@ __all__ = ['CKPT_FORMAT', 'CKPT_RULE', 'Sam3m4Error', 'DataError', 'CheckpointEr
            'pick_device', 'seed_everything', 'config_to_dict', 'config_from_dict', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_write_json', 'sha256_file', 'state_fingerprint', 'dated_dir', 'project_outputs',
            'save_checkpoint', 'load_checkpoint', 'resolve_checkpoint', 'state_dict_report', 'raise_unless_fits',
-           'load_state_dict_checked']
+           'load_state_dict_checked', 'read_state_dict']
 
 # %% ../nbs/00_core.ipynb #1ecd3e6b
 class Sam3m4Error(Exception):
@@ -222,17 +222,44 @@ def state_dict_report(own: dict, state_dict: dict) -> dict:
     return {"missing": missing, "unexpected": unexpected, "shape_mismatch": shape, "loaded": len(set(own) & set(state_dict)) - len(shape)}
 
 def raise_unless_fits(report: dict, source: str, model_name: str, allow_partial: bool = False) -> None:
-    "Raise `CheckpointError` naming a load report's missing / unexpected / wrong-shape keys, unless there are none or `allow_partial`."
-    missing, unexpected, shape = report["missing"], report["unexpected"], report["shape_mismatch"]
-    if (missing or unexpected or shape) and not allow_partial:
+    """Raise `CheckpointError` naming a load report's missing / unexpected / wrong-shape keys, unless there are none or
+    `allow_partial`; a load of which no tensor fits is refused even with `allow_partial`."""
+    missing, unexpected, shape, loaded = report["missing"], report["unexpected"], report["shape_mismatch"], report["loaded"]
+    nothing = loaded == 0 and bool(missing or shape)
+    if (missing or unexpected or shape) and (nothing or not allow_partial):
         def show(name, ks): return f"{len(ks)} {name}" + (f" (e.g. {ks[:10]})" if ks else "")
-        raise CheckpointError(f"{source} does not fit {model_name}: {show('missing', missing)}, {show('unexpected', unexpected)}, "
-                              f"{show('with wrong shape', shape)}; use the matching config, or allow a partial load explicitly")
+        raise CheckpointError(f"{source} does not fit {model_name}: {loaded} of {loaded + len(missing) + len(shape)} tensors fit, "
+                              f"{show('missing', missing)}, {show('unexpected', unexpected)}, {show('with wrong shape', shape)}; "
+                              + ("it is a checkpoint of another architecture: pass one saved from the same model, or the config that matches it"
+                                 if nothing else "use the matching config, or allow a partial load explicitly"))
 
-def load_state_dict_checked(model: torch.nn.Module, state_dict: dict, allow_partial: bool = False, source: str = "state dict") -> dict:
+def load_state_dict_checked(model: torch.nn.Module, state_dict: dict, allow_partial: bool = False, source: str = "state dict",
+                            model_name: str | None = None) -> dict:
     "Load `state_dict` into `model`; missing/unexpected/shape-mismatched keys raise `CheckpointError` unless `allow_partial`."
     own = model.state_dict()
     report = state_dict_report(own, state_dict)
-    raise_unless_fits(report, source, type(model).__name__, allow_partial)
+    raise_unless_fits(report, source, model_name or type(model).__name__, allow_partial)
     model.load_state_dict({k: v for k, v in state_dict.items() if k in own and k not in report["shape_mismatch"]}, strict=False)
     return report
+
+def read_state_dict(path, fix: str = "save its state dict alone (torch.save(model.state_dict(), f)) or as .safetensors") -> dict:
+    """Tensors of a local weights file: `.safetensors`, or a torch file read with `weights_only=True` (a bare state dict, or one
+    under `state_dict` / `model`; a DDP `module.` prefix is dropped). `CheckpointError` naming the file, with `fix`, otherwise."""
+    path = Path(path)
+    if not path.is_file(): raise CheckpointError(f"{path}: no such file; pass a local weights file (.safetensors, .pth, .bin, .pt)")
+    if path.suffix == ".safetensors":
+        try: sd = load_file(str(path))
+        except Exception as e: raise CheckpointError(f"{path}: not a readable safetensors file ({e}); re-download it") from e
+    else:
+        try: sd = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:   # torch's text advises turning the check off: not shown
+            raise CheckpointError(f"{path}: cannot be read with torch.load(weights_only=True): it is corrupt, or holds Python objects, "
+                                  f"which a weights-only load does not run; {fix}") from None
+        except (RuntimeError, EOFError, ValueError, OSError) as e:
+            raise CheckpointError(f"{path}: cannot be read with torch.load(weights_only=True) ({type(e).__name__}: {e}); {fix}") from e
+        for key in ("state_dict", "model"):
+            if isinstance(sd, dict) and isinstance(sd.get(key), dict): sd = sd[key]; break
+    if not isinstance(sd, dict) or not sd or not all(torch.is_tensor(v) for v in sd.values()):
+        raise CheckpointError(f"{path}: holds no state dict of tensors (a flat dict, or one under 'state_dict' / 'model'); {fix}")
+    if all(k.startswith("module.") for k in sd): sd = {k[len("module."):]: v for k, v in sd.items()}   # saved from DDP
+    return sd

@@ -76,8 +76,11 @@ def run_stages(stages: list[Stage], work: Path, ctx: dict | None = None, force: 
 @dataclass
 class PipelineConfig:
     work: str | None = None              # working folder (every stage's outputs; rerunning resumes here); None: <project>/outputs/pipeline
-    data: str | None = None              # a world / SA-1B folder / COCO json; None: make the built-in world in work/world
-    video_data: str | None = None        # SA-V-layout folder for the video stage; None: the world's sav/ (skipped if absent)
+    data: str | None = None              # a world / SA-1B folder or tar shard(s) / COCO json; None: make the built-in world in work/world
+    video_data: str | None = None        # SA-V folder for the video stage (mp4s + jsons, or the PNG layout); None: the world's sav/ (skipped if absent)
+    video_prompt: str = "object"         # the prompt of SA-V masklets (they carry no category; the world's name their concept)
+    backbone_weights: str | None = None  # local timm (or convnet) backbone checkpoint the first trained phase starts from
+    text_weights: str | None = None      # local open_clip text-tower checkpoint the first trained phase starts from
     sam3: str | None = None              # local SAM 3 (HF folder or sam3.pt); None: the world's annotation teacher
     student: str = "small"               # student config
     phase1_steps: int = 300              # phase-1 steps (only with a teacher that has vision features)
@@ -157,7 +160,9 @@ def stage_train(cfg: PipelineConfig, phase: int):
         if phase == 2:
             p1 = ctx["records"].get("phase1", {})
             init = p1.get("best")
-        r = train_phase(_train_cfg(cfg, phase), _data(cfg, ctx), Path(cfg.work)/f"phase{phase}", teacher=Path(cfg.work)/"teacher_cache", init=init)
+        pre = {} if init else {"backbone_weights": cfg.backbone_weights, "text_weights": cfg.text_weights}   # phase 2 after phase 1 inherits them
+        r = train_phase(_train_cfg(cfg, phase), _data(cfg, ctx), Path(cfg.work)/f"phase{phase}", teacher=Path(cfg.work)/"teacher_cache",
+                        init=init, **pre)
         if r.get("skipped"): return {"skipped_reason": r["reason"], "outputs": []}
         last = r["history"][-1] if r["history"] else {}
         return {"best": r["best"], "latest": r["latest"], "steps": r["steps"], "resumed_from": r["start"], "teacher": r["teacher"],
@@ -206,7 +211,7 @@ def run_video(cfg, data_dir, out_dir, init=None, resume: str = "auto", from_scra
     out = Path(out_dir)
     tr = train_video(cfg, data_dir, out, init=init, resume=resume, from_scratch=from_scratch, progress=progress, teacher=teacher)
     model, _ = load_video_model(tr["best"])
-    vids = {v.video_id: v for v in load_videos(data_dir)}
+    vids = {v.video_id: v for v in load_videos(data_dir, cfg.prompt)}
     ev = evaluate_video(model, [vids[k] for k in (tr["val_videos"] or tr["train_videos"])], cfg.tracker, progress=progress)
     merged = merge_video_checkpoint(tr["best"], out/"merged")
     fc = tr["feature_cache"] or {}
@@ -219,10 +224,10 @@ def run_video(cfg, data_dir, out_dir, init=None, resume: str = "auto", from_scra
     atomic_write_json(out/"video.json", summary)
     return {**tr, "eval": ev, "merged": str(merged), "summary": summary}
 
-def video_stage(vdata, out, init=None, steps: int = 400, tiny: bool = False) -> dict:
+def video_stage(vdata, out, init=None, steps: int = 400, tiny: bool = False, prompt: str = "object") -> dict:
     "The pipeline's video stage: `run_video` with the default (or, `tiny`, a seconds-long) configuration."
     from sam3m4.video_train import VideoTrainConfig
-    cfg = VideoTrainConfig(steps=steps, ckpt_every=min(50, steps), **({"clip_len": 4, "batch_size": 2} if tiny else {}))
+    cfg = VideoTrainConfig(steps=steps, ckpt_every=min(50, steps), prompt=prompt, **({"clip_len": 4, "batch_size": 2} if tiny else {}))
     return run_video(cfg, vdata, out, init=init, progress=not tiny)
 
 # %% ../nbs/50_pipeline.ipynb #fd5b1d8b
@@ -231,7 +236,7 @@ def stage_video(cfg: PipelineConfig):
         vdata = cfg.video_data or str(Path(_data(cfg, ctx))/"sav")
         if not Path(vdata).is_dir():
             return {"skipped_reason": f"no SA-V folder at {vdata}; give --video-data", "outputs": []}
-        r = video_stage(vdata, Path(cfg.work)/"video", init=_student_ckpt(ctx), steps=cfg.video_steps, tiny=cfg.tiny)
+        r = video_stage(vdata, Path(cfg.work)/"video", init=_student_ckpt(ctx), steps=cfg.video_steps, tiny=cfg.tiny, prompt=cfg.video_prompt)
         atomic_write_json(Path(cfg.work)/"video"/"video.json", r["summary"])
         return {**r, "outputs": [str(Path(cfg.work)/"video"/"video.json")]}
     return Stage("video", run, doc="memory/tracking module distilled on videos")

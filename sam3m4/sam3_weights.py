@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import CheckpointError, ConfigError, raise_unless_fits, state_dict_report
+from .core import CheckpointError, ConfigError, raise_unless_fits, read_state_dict, state_dict_report
 
 # %% auto #0
 __all__ = ['SAM3_HELP', 'resolve_sam3_path', 'sam3_config', 'official_key_to_hf', 'convert_official_state_dict',
@@ -159,14 +159,7 @@ def load_official_sam3(path, config=None, allow_partial: bool = False):
     "(Sam3Model, report) from an official `sam3.pt` (weights_only load, keys mapped to `transformers`)."
     from transformers import Sam3Model
     path = Path(path)
-    try: ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint with weights_only=True ({type(e).__name__}: {e}); "
-                              f"re-download the official sam3.pt, or {SAM3_HELP}") from e
-    if isinstance(ck, dict) and isinstance(ck.get("model"), dict): ck = ck["model"]
-    elif isinstance(ck, dict) and isinstance(ck.get("state_dict"), dict): ck = ck["state_dict"]
-    if not isinstance(ck, dict) or not all(torch.is_tensor(v) for v in ck.values()):
-        raise CheckpointError(f"{path}: not a state dict of tensors (keys 'model' / 'state_dict' or a flat dict expected)")
+    ck = read_state_dict(path, fix=f"re-download the official sam3.pt, or {SAM3_HELP}")
     sd, ignored = convert_official_state_dict(ck)
     model = Sam3Model(config if config is not None else sam3_config("full"))
     rep = _load_report(model, sd, ignored)

@@ -14,13 +14,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .core import (CheckpointError, ConfigError, config_from_dict, config_to_dict, load_checkpoint, load_state_dict_checked,
-                         resolve_checkpoint, save_checkpoint)
+                         read_state_dict, resolve_checkpoint, save_checkpoint)
 from .layers import Block, mlp, sine_pos
 
 # %% auto #0
 __all__ = ['STUDENT_CONFIGS', 'StudentConfig', 'student_config', 'ConvNet', 'ImageEncoder', 'FPN', 'TextEncoder',
-           'load_text_tower', 'StudentImagePath', 'Sam3m4Student', 'unbatch', 'param_table', 'save_student',
-           'load_student']
+           'load_text_tower', 'StudentImagePath', 'Sam3m4Student', 'unbatch', 'load_backbone_weights',
+           'load_pretrained', 'param_table', 'save_student', 'load_student']
 
 # %% ../nbs/04_student.ipynb #b1423cdc
 @dataclass
@@ -134,20 +134,22 @@ class TextEncoder(nn.Module):
         tokens = self.proj(tokens @ self.tower.text_projection)
         return tokens * (ids != 0).unsqueeze(-1).to(tokens.dtype)
 
+def _load_part(part: nn.Module, sd: dict, keymap: dict, path, what: str, allow_partial: bool = False) -> dict:
+    """Load a weights file's tensors `sd` into `part` through `keymap` ({part's name: file's name}) with
+    `core.load_state_dict_checked`; its report plus the file, the part, and the file's tensors the part does not use."""
+    mapped = {k: sd[f] for k, f in keymap.items() if f in sd}
+    report = load_state_dict_checked(part, mapped, allow_partial, source=f"{path}:", model_name=f"the student's {what}")
+    return {"file": str(path), "what": what, **report, "of": len(keymap), "unused": sorted(set(sd) - {keymap[k] for k in mapped})}
+
 def load_text_tower(model: nn.Module, path, allow_partial: bool = False) -> dict:
-    "Load OpenCLIP text-tower weights (a local .safetensors / .pt file of a CLIP or CustomTextCLIP model, or a bare tower) into `model`."
-    path = Path(path)
-    if not path.is_file(): raise CheckpointError(f"{path}: no such file; put the text tower's weights (.safetensors or .pt) there")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        sd = load_file(str(path))
-    else:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-        sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd
+    """Load OpenCLIP text-tower weights (a local .safetensors / .pt file of a CLIP or CustomTextCLIP model, or a bare tower) into
+    `model`; returns the load report. A file of another shape is a `CheckpointError` naming it."""
+    sd = read_state_dict(path)
     if any(k.startswith("text.") for k in sd): sd = {k[5:]: v for k, v in sd.items() if k.startswith("text.")}
     else: sd = {k: v for k, v in sd.items() if not k.startswith(("visual.", "logit_"))}
     tower = model.text_encoder.tower if hasattr(model, "text_encoder") else getattr(model, "tower", model)
-    return load_state_dict_checked(tower, sd, allow_partial=allow_partial, source=str(path))
+    what = f"text tower (width {tower.width}, {len(tower.transformer.resblocks)} layers, context {tower.context_length})"
+    return _load_part(tower, sd, {k: k for k in tower.state_dict()}, path, what, allow_partial)
 
 # %% ../nbs/04_student.ipynb #85bc3ab0
 class StudentImagePath(nn.Module):
@@ -239,6 +241,34 @@ def unbatch(out: dict) -> list[dict]:
     "Split a batched output dict into per-sample contract dicts (non-tensor values such as `source` are shared)."
     B = out["mask_logits"].shape[0]
     return [{k: (v[i] if isinstance(v, Tensor) else v) for k, v in out.items()} for i in range(B)]
+
+# %% ../nbs/04_student.ipynb #c93ea680
+def _timm_key(k: str, sd: dict) -> str:
+    "The classifier-model name of a timm features_only tensor: itself, or with its first component's last '_' a '.' (a flattened stage)."
+    if k in sd: return k
+    head, dot, rest = k.partition(".")
+    if "_" in head:
+        a, b = head.rsplit("_", 1)
+        return f"{a}.{b}{dot}{rest}"
+    return k
+
+def load_backbone_weights(model: Sam3m4Student, path, allow_partial: bool = False) -> dict:
+    "Load a local backbone checkpoint (timm classification state dict, or the built-in convnet's) into the student's image encoder; returns the report."
+    cfg, body = model.cfg, model.image_path.image_encoder.body
+    sd = read_state_dict(path)
+    if cfg.backbone == "convnet":
+        pre = "image_path.image_encoder.body."
+        if any(k.startswith(pre) for k in sd): sd = {k[len(pre):]: v for k, v in sd.items() if k.startswith(pre)}
+        keymap = {k: k for k in body.state_dict()}
+    else: keymap = {k: _timm_key(k, sd) for k in body.state_dict()}
+    return _load_part(body, sd, keymap, path, f"{cfg.backbone} backbone", allow_partial)
+
+def load_pretrained(model: Sam3m4Student, backbone_weights=None, text_weights=None) -> dict:
+    "Start `model` from local files (either may be None); `{backbone: report, text: report}` (None where no file was given)."
+    out = {"backbone": None, "text": None}
+    if backbone_weights: out["backbone"] = load_backbone_weights(model, backbone_weights)
+    if text_weights: out["text"] = load_text_tower(model, text_weights)
+    return out
 
 # %% ../nbs/04_student.ipynb #1e812e0e
 def _count(mod: nn.Module) -> int: return sum(p.numel() for p in mod.parameters())

@@ -16,7 +16,7 @@ from .engine import LoopConfig, RunFolder, distributed, train_loop
 from .layers import mask_iou
 from .losses import FeatureAdapter, LossConfig, Phase1LossConfig, phase1_loss, phase2_loss
 from .matcher import match_outputs
-from .student import Sam3m4Student, load_student, student_config, unbatch
+from .student import Sam3m4Student, load_pretrained, load_student, student_config, unbatch
 from .teacher_cache import teacher_for
 
 # %% auto #0
@@ -98,6 +98,7 @@ class TrainResult:
     train_seconds: float = 0.0       # time in training steps (no validation / checkpoint writing)
     steps_per_s: float | None = None # optimizer steps per second over this call's training steps
     moved_aside: str | None = None   # from_scratch: where the old checkpoints went
+    pretrained: dict | None = None   # load reports of backbone_weights / text_weights (None: the run did not start from them)
     def __getitem__(self, k): return getattr(self, k)
     def get(self, k, default=None): return getattr(self, k, default)
     def to_dict(self) -> dict: return asdict(self)
@@ -108,8 +109,12 @@ def _batch_names(batch: dict) -> str:
     return ", ".join(f"#{int(i)} {img}/{p!r}" for i, img, p in zip(batch["index"], batch["image_id"], batch["prompt"]))
 
 def train_phase(cfg: TrainConfig, data, out, teacher="annotation", init=None, resume: str = "auto", from_scratch: bool = False,
-                progress: bool = True, student_overrides: dict | None = None, stop_after: int | None = None) -> TrainResult:
-    "Train one distillation phase on `data` into `out` (resume rules: `engine.RunFolder.prepare`); returns a TrainResult."
+                progress: bool = True, student_overrides: dict | None = None, stop_after: int | None = None,
+                backbone_weights=None, text_weights=None) -> TrainResult:
+    """Train one distillation phase on `data` into `out` (resume rules: `engine.RunFolder.prepare`), from `init` or from local
+    pretrained `backbone_weights` / `text_weights` when it does not continue a checkpoint; returns a TrainResult."""
+    if init is not None and (backbone_weights or text_weights):
+        raise ConfigError("--init and --backbone-weights / --text-weights exclude each other: the init checkpoint holds every weight already")
     t0 = time.time()
     rank, world, dist_on, device = distributed(cfg.device)
     run = RunFolder(out)
@@ -132,14 +137,23 @@ def train_phase(cfg: TrainConfig, data, out, teacher="annotation", init=None, re
         tt = probe.get("text_features")
         adapter = FeatureAdapter(scfg.dim, probe["features"].shape[0], scfg.dim if tt is not None else None,
                                  tt.shape[-1] if tt is not None else None).to(device)
+    start = {"pretrained": None}   # how the run started: kept in every checkpoint, restored on resume
     if init is not None and not continuing:
         m0, st0 = load_student(init, map_location=str(device))
         load_state_dict_checked(model, m0.state_dict(), source=str(init))
         if rank == 0: print(f"initialised from {st0['path']}", file=sys.stderr)
+    elif (backbone_weights or text_weights) and not continuing:   # every rank reads the same files: the same weights, no broadcast
+        start["pretrained"] = load_pretrained(model, backbone_weights, text_weights)
+        if rank == 0:
+            for part, r in start["pretrained"].items():
+                if r: print(f"{part} from {r['file']}: {r['loaded']} of {r['of']} tensors, {len(r['unused'])} unused in the file", file=sys.stderr)
+    elif (backbone_weights or text_weights) and rank == 0:
+        print(f"continuing {run.latest()}: --backbone-weights / --text-weights are not applied over a checkpoint", file=sys.stderr)
     def restore(sd, state, ck):
         if state.get("student_config", {}).get("name") != scfg.name:
             raise CheckpointError(f"{ck}: holds student {state.get('student_config', {}).get('name')!r}, this run asks for {scfg.name!r}; use another --out")
         load_state_dict_checked(model, sd, source=str(ck))
+        start["pretrained"] = state.get("pretrained")
     amp = cfg.amp and device.type in ("cuda", "mps")
     def step_fn(batch):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -154,9 +168,9 @@ def train_phase(cfg: TrainConfig, data, out, teacher="annotation", init=None, re
     model.train()
     r = train_loop(cfg, run, phase=cfg.phase, dataset=train_ds, collate_fn=collate_samples, param_groups=[{"params": params}],
                    step_fn=step_fn, validate_fn=validate_fn, weights_fn=model.state_dict, restore_fn=restore, continuing=continuing,
-                   state_fn=lambda: {"student_config": config_to_dict(scfg), "teacher": t_train.source, "data": str(data)},
+                   state_fn=lambda: {"student_config": config_to_dict(scfg), "teacher": t_train.source, "data": str(data), **start},
                    modules={"adapter": adapter} if adapter else {}, describe=_batch_names, progress=progress, stop_after=stop_after,
                    desc=f"phase {cfg.phase}", rank=rank, world=world, dist_on=dist_on, device=device)
     return TrainResult(phase=cfg.phase, out=str(out), steps=r.steps, start=r.start, world_size=r.world_size, latest=r.latest, best=r.best,
                        history=r.history, teacher=t_train.source, student=scfg.name, seconds=round(time.time() - t0, 2),
-                       train_seconds=r.train_seconds, steps_per_s=r.steps_per_s, moved_aside=moved)
+                       train_seconds=r.train_seconds, steps_per_s=r.steps_per_s, moved_aside=moved, pretrained=start["pretrained"])

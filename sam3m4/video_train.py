@@ -44,6 +44,7 @@ class VideoTrainConfig(LoopConfig):
     teacher_forcing: float = 0.1   # probability that the memory stores the teacher mask instead of the prediction
     obj_weight: float = 0.5        # weight of the object-visible loss
     val_fraction: float = 0.25     # videos held out for validation / J&F
+    prompt: str = "object"         # prompt of SA-V masklets, which carry no category (a json's masklet_category wins, as the world's)
     memory: MemoryConfig = field(default_factory=MemoryConfig)     # the memory module
     tracker: TrackerConfig = field(default_factory=TrackerConfig)  # tracking / evaluation thresholds
 
@@ -173,7 +174,7 @@ def train_video(cfg: VideoTrainConfig, data_dir, out_dir, init=None, resume: str
                                  "package does not wrap; use --teacher annotation (the SA-V masklets act as the teacher)")
     rank, world, dist_on, device = distributed(cfg.device)
     run = RunFolder(out_dir); out = run.out
-    videos = load_videos(data_dir)
+    videos = load_videos(data_dir, cfg.prompt)
     tr_v, va_v = split_records(videos, cfg.val_fraction)
     if not tr_v: tr_v = va_v
     student, init_info = _load_init_student(init, cfg)

@@ -12,7 +12,7 @@ from pycocotools import mask as mask_util
 from sam3m4.core import ConfigError, DataError
 from sam3m4.data import (DEFAULT_PROMPTS, TINY_WORLD, DualTokenizer, GroundedDataset, ImageRecord, VideoClipDataset,
                          VideoRecord, WorldConfig, collate_samples, decode_rle, inspect_folder, letterbox, letterbox_boxes,
-                         load_coco, load_prompts, load_sa1b, load_sav, load_world, make_loader, make_world,
+                         load_coco, load_prompts, load_sa1b, load_sav, load_world, sav_clip, make_loader, make_world,
                          masks_to_boxes_cxcywh, world_concepts)
 
 torch.set_num_threads(1)
@@ -115,8 +115,11 @@ def test_sav_reader(sav_dir):
     assert skipped == [] and len(vids) == 1
     v = vids[0]
     assert (v.video_id, len(v.frames), v.height, v.width) == ("sav_000007", 3, H, W)
-    assert [o["category"] for o in v.objects] == ["object", "object"] and v.objects[1]["rles"][0] is None
-    assert decode_rle(v.objects[0]["rles"][2])[5, 11]   # the box moved 3 px per frame
+    assert [o["category"] for o in v.objects] == ["object", "object"] and v.frame_index == [0, 1, 2]   # every frame annotated: stride 1
+    frames, masks, fi = sav_clip(v)                     # masks are decoded here, per clip, not by the scan
+    assert frames.shape == (3, H, W, 3) and masks.shape == (3, 2, H, W) and fi == [0, 1, 2]
+    assert not masks[0, 1].any() and masks[1, 1].sum() == 100   # object 1 absent (null RLE) in frame 0
+    assert masks[2, 0][5, 11] and not masks[0, 0][5, 16]         # the box moved 3 px per frame
 
 def test_world_through_real_readers(world):
     man = json.loads((world/"world.json").read_text())
@@ -328,7 +331,7 @@ def test_missing_files(sa1b_dir, coco_dir, sav_dir, tmp_path):
     with pytest.raises(DataError, match=r"img2\.png: image file is missing"): load_coco(coco_dir/"instances.json", coco_dir)
     with pytest.raises(DataError, match=r"nope\.json: COCO annotation file not found"): load_coco(coco_dir/"nope.json", coco_dir)
     for f in (sav_dir/"sav_000007").iterdir(): f.unlink()
-    with pytest.raises(DataError, match=r"sav_000007.*no frame folder.*ffmpeg"): load_sav(sav_dir)
+    with pytest.raises(DataError, match=r"sav_000007\.mp4: is missing, and so is a frame folder sav_000007/"): load_sav(sav_dir)
     with pytest.raises(DataError, match="not a world folder"): load_world(tmp_path)
 
 def test_coco_and_sav_bad_input(coco_dir, sav_dir):
@@ -343,8 +346,11 @@ def test_coco_and_sav_bad_input(coco_dir, sav_dir):
     js = sav_dir/"sav_000007_manual.json"
     doc = json.loads(js.read_text()); doc["masklet"][1][0] = {"size": [H, W], "counts": "xx"}
     js.write_text(json.dumps(doc))
-    with pytest.raises(DataError, match=r"sav_000007_manual\.json frame 1 object 0: invalid RLE"): load_sav(sav_dir)
-    with pytest.warns(UserWarning, match="sav_000007_manual.json"):
+    v = load_sav(sav_dir)[0][0]    # the scan checks sizes only; the clip that decodes the mask names it
+    with pytest.raises(DataError, match=r"sav_000007_manual\.json annotated frame 1 masklet 0: invalid RLE"): sav_clip(v)
+    doc["masklet"][1][0] = {"size": [H + 1, W], "counts": "xx"}; js.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=rf"sav_000007_manual\.json: masklet 0 at annotated frame 1 is {H + 1}x{W}, the video {H}x{W}"): load_sav(sav_dir)
+    with pytest.warns(UserWarning, match="skipped 1 bad item"):
         assert load_sav(sav_dir, skip_bad=True)[0] == []
 
 def test_bad_sample_mid_epoch_is_skipped_not_a_crash(tok, world, tmp_path, capsys):
