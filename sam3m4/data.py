@@ -21,8 +21,8 @@ from .core import ConfigError, DataError, atomic_write_json, config_to_dict
 
 # %% auto #0
 __all__ = ['SAV_STRIDE', 'DEFAULT_PROMPTS', 'COLOURS', 'SHAPES', 'TINY_WORLD', 'encode_rle', 'decode_rle', 'ImageRecord',
-           'VideoRecord', 'file_error', 'read_image', 'load_sa1b', 'load_coco', 'VideoFrame', 'video_info',
-           'decode_frames', 'write_mp4', 'annotation_stride', 'sav_record', 'load_sav', 'sav_clip',
+           'VideoRecord', 'file_error', 'read_image', 'load_sa1b', 'coco_image_dir', 'load_coco', 'VideoFrame',
+           'video_info', 'decode_frames', 'write_mp4', 'annotation_stride', 'sav_record', 'load_sav', 'sav_clip',
            'write_sav_masklets', 'load_prompts', 'WorldConfig', 'world_concepts', 'render_scene', 'make_world',
            'load_world', 'split_records', 'load_videos', 'clip_vocab_and_merges', 'clip_bpe_tokenizer', 'DualTokenizer',
            'letterbox', 'letterbox_boxes', 'masks_to_boxes_cxcywh', 'GroundedDataset', 'collate_samples', 'make_loader',
@@ -161,12 +161,25 @@ def _coco_rle(seg, h, w, source):
         except (TypeError, ValueError, IndexError) as e: raise DataError(f"{source}: invalid polygon ({e})") from e
     return seg
 
-def load_coco(ann_json, image_dir, skip_bad: bool = False, check_images: bool = True) -> tuple[list[ImageRecord], list[dict]]:
-    "Records of a COCO instances json (categories by name) and the skipped files."
-    ann_json, image_dir = Path(ann_json), Path(image_dir)
+def coco_image_dir(ann_json, file_name: str) -> Path:
+    """The folder a COCO json's `file_name`s are relative to, found by where `file_name` (its first image) is: beside the json,
+    in a folder beside it, or `<root>/<split>/` for COCO's `<root>/annotations/instances_<split>.json`."""
+    ann_json = Path(ann_json); split = ann_json.stem.split("_", 1)[-1]
+    places = [ann_json.parent, *sorted(d for d in ann_json.parent.iterdir() if d.is_dir()),
+              ann_json.parent.parent/split, ann_json.parent.parent/"images"/split]
+    for d in places:
+        if (d/file_name).is_file(): return d
+    raise DataError(f"{ann_json}: its first image {file_name} is not beside it, in a folder beside it, or in {ann_json.parent.parent/split}; "
+                    f"put the images beside the json, or keep COCO's layout (annotations/instances_<split>.json + <split>/)")
+
+def load_coco(ann_json, image_dir=None, skip_bad: bool = False, check_images: bool = True) -> tuple[list[ImageRecord], list[dict]]:
+    "Records of a COCO instances json (categories by name) and the skipped files; `image_dir=None`: `coco_image_dir` finds it."
+    ann_json = Path(ann_json)
     if not ann_json.is_file(): raise DataError(f"{ann_json}: COCO annotation file not found")
     try: doc = json.loads(ann_json.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{ann_json}: not valid JSON ({e})") from e
+    first = next((str(im["file_name"]) for im in doc.get("images", []) if isinstance(im, dict) and "file_name" in im), None)
+    image_dir = Path(image_dir) if image_dir is not None else coco_image_dir(ann_json, first) if first else ann_json.parent
     cats = {c["id"]: c["name"] for c in doc.get("categories", [])}
     by_img = {}
     for a in doc.get("annotations", []): by_img.setdefault(a["image_id"], []).append(a)
@@ -928,7 +941,7 @@ def load_records(data) -> tuple[list[ImageRecord], list[str]]:
     if (p/"world.json").is_file():
         w = load_world(p); return w["images"], w["prompts"]
     if p.is_file() and p.suffix == ".json":
-        recs, _ = load_coco(p, p.parent, skip_bad=True)
+        recs, _ = load_coco(p, skip_bad=True)
         return recs, sorted({a["category"] for r in recs for a in r.annotations} | set(load_prompts()))
     if p.is_dir() and list(p.glob("sa_*.json")):
         recs, _ = load_sa1b(p, skip_bad=True, check_masks=False); return recs, ["object"]
@@ -1009,7 +1022,7 @@ def inspect_folder(path) -> dict:
     if path.is_file() and path.suffix not in (".json", ".tar"):
         raise DataError(f"{path}: not a dataset file I know (expected a COCO .json or an SA-1B .tar shard)")
     if path.is_file() and path.suffix == ".json":
-        recs, sk = load_coco(path, path.parent, skip_bad=True)
+        recs, sk = load_coco(path, skip_bad=True)
         return {"kind": "coco", "images": len(recs), "instances": sum(len(r.annotations) for r in recs),
                 "categories": sorted({a["category"] for r in recs for a in r.annotations}), "skipped": sk}
     if (path/"world.json").is_file():

@@ -392,7 +392,8 @@ def test_cli_make_world_and_inspect(run_cli, tmp_path, capsys):
     r = json.loads(cli("inspect", tmp_path/"w"/"sa1b", "--json")[1])
     assert len(r["images"]) == TINY_WORLD.n_images and sum(len(i["areas"]) for i in r["images"]) == man["instances"]
     assert json.loads(cli("inspect", tmp_path/"w"/"sav", "--json")[1])["kind"] == "sa-v"
-    assert json.loads(cli("inspect", tmp_path/"w"/"coco.json", "--json")[1])["kind"] == "coco"
+    r = json.loads(cli("inspect", tmp_path/"w"/"coco.json", "--json")[1])   # its images are in sa1b/, a folder beside it
+    assert (r["kind"], r["images"], r["instances"]) == ("coco", TINY_WORLD.n_images, man["instances"]) and not r["skipped"]
     rc, out = cli("inspect", tmp_path/"nothing", "--json")
     assert rc == 2 and "nothing" in json.loads(out)["error"]
     rc, human = cli("inspect", tmp_path/"w"/"sa1b")
