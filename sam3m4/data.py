@@ -25,9 +25,10 @@ __all__ = ['SAV_STRIDE', 'DEFAULT_PROMPTS', 'COLOURS', 'SHAPES', 'TINY_WORLD', '
            'video_info', 'decode_frames', 'write_mp4', 'annotation_stride', 'sav_record', 'load_sav', 'sav_clip',
            'write_sav_masklets', 'load_prompts', 'WorldConfig', 'world_concepts', 'render_scene', 'make_world',
            'load_world', 'split_records', 'load_videos', 'clip_vocab_and_merges', 'clip_bpe_tokenizer', 'DualTokenizer',
-           'letterbox', 'letterbox_boxes', 'masks_to_boxes_cxcywh', 'GroundedDataset', 'collate_samples', 'make_loader',
-           'TarMember', 'sa1b_shards', 'tar_index', 'load_sa1b_tar', 'assign_shards', 'SA1BShardStream', 'load_records',
-           'build_datasets', 'VideoClipDataset', 'overlay', 'show_samples', 'inspect_folder']
+           'letterbox', 'letterbox_boxes', 'masks_to_boxes_cxcywh', 'SkippingDataset', 'GroundedDataset',
+           'collate_samples', 'make_loader', 'TarMember', 'sa1b_shards', 'tar_index', 'load_sa1b_tar', 'assign_shards',
+           'SA1BShardStream', 'load_records', 'build_datasets', 'VideoClipDataset', 'overlay', 'show_samples',
+           'inspect_folder']
 
 # %% ../nbs/01_data.ipynb #cbc529db
 def encode_rle(mask: np.ndarray) -> dict:
@@ -733,7 +734,24 @@ def masks_to_boxes_cxcywh(masks: torch.Tensor) -> torch.Tensor:
     return out
 
 # %% ../nbs/01_data.ipynb #908087c9
-class GroundedDataset(Dataset):
+class SkippingDataset(Dataset):
+    """A map-style dataset whose unreadable items (a `DataError` from `_load`) are replaced by the next good one: each is warned
+    about on stderr and listed once in `bad_items` as `{index, file, reason}`. Subclasses set `samples`, `bad_items = []`,
+    `_bad = set()` and define `_load(j)` and `_source(j)` (the file to name when the error names none)."""
+    item = "sample"                           # what an item is called in the warnings
+    def __len__(self): return len(self.samples)
+    def __getitem__(self, idx):
+        for k in range(len(self)):
+            j = (idx + k) % len(self)
+            if j in self._bad: continue
+            try: return self._load(j)
+            except DataError as e:
+                self._bad.add(j)
+                self.bad_items.append({"index": j, "file": str(getattr(e, "file", self._source(j))), "reason": str(e)})
+                print(f"warning: skipping {self.item} {j} ({len(self.bad_items)} bad so far): {e}", file=sys.stderr)
+        raise DataError(f"every {self.item} in the dataset failed to load; see the warnings above")
+
+class GroundedDataset(SkippingDataset):
     "(image, prompt) samples with targets, teacher/student token ids and presence; negatives mixed in."
     def __init__(self, records: list[ImageRecord], prompts: list[str], tokenizer: DualTokenizer, image_size: int = 128,
                  negative_ratio: float = 0.05, seed: int = 0):
@@ -748,7 +766,7 @@ class GroundedDataset(Dataset):
         self.bad_items: list[dict] = []       # [{index, file, reason}] of samples that failed to load (once each)
         self._bad: set[int] = set()
         self._ids: dict[str, tuple] = {}      # prompt -> (teacher ids, student ids): tokenize each prompt once
-    def __len__(self): return len(self.samples)
+    def _source(self, j): return self.records[self.samples[j][0]].file
     def token_ids(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
         "Teacher and student ids of `prompt` (cached)."
         if prompt not in self._ids: self._ids[prompt] = (self.tok.teacher([prompt])[0], self.tok.student([prompt])[0])
@@ -765,16 +783,6 @@ class GroundedDataset(Dataset):
         tids, sids = self.token_ids(prompt)
         return {"image": image, "prompt": prompt, "teacher_ids": tids, "student_ids": sids, "masks": m, "boxes": masks_to_boxes_cxcywh(m),
                 "presence": float(len(m) > 0), "image_id": r.image_id, "index": idx}
-    def __getitem__(self, idx):
-        for k in range(len(self)):
-            j = (idx + k) % len(self)
-            if j in self._bad: continue
-            try: return self._load(j)
-            except DataError as e:
-                self._bad.add(j)
-                self.bad_items.append({"index": j, "file": str(getattr(e, "file", self.records[self.samples[j][0]].file)), "reason": str(e)})
-                print(f"warning: skipping sample {j} ({len(self.bad_items)} bad so far): {e}", file=sys.stderr)
-        raise DataError("every sample in the dataset failed to load; see the warnings above")
 
 def collate_samples(items: list[dict]) -> dict:
     "Stack images, ids, presence and index; keep variable-size masks/boxes and strings as lists."
@@ -959,15 +967,17 @@ def build_datasets(data, image_size: int, negative_ratio: float = 0.3, val_fract
             GroundedDataset(va, prompts, tok, image_size, negative_ratio, seed + 1))
 
 # %% ../nbs/01_data.ipynb #2e88ddac
-class VideoClipDataset(Dataset):
-    "Clips of `clip_len` annotated frames × one category prompt, with per-frame, per-object masks (read by `sav_clip`)."
+class VideoClipDataset(SkippingDataset):
+    """Clips of `clip_len` annotated frames × one category prompt, with per-frame, per-object masks (read by `sav_clip`);
+    a clip that fails (truncated video, bad mask) is replaced by the next one and counted."""
+    item = "clip"
     def __init__(self, videos: list[VideoRecord], tokenizer: DualTokenizer, image_size: int = 128, clip_len: int = 4):
         self.videos, self.tok, self.size, self.clip_len = videos, tokenizer, image_size, clip_len
         self.samples = [(vi, c, s) for vi, v in enumerate(videos) for c in sorted({o["category"] for o in v.objects})
                         for s in range(0, max(1, len(v.frames) - clip_len + 1), clip_len)]
         self.bad_items: list[dict] = []       # [{index, file, reason}] of clips that failed to load (once each)
         self._bad: set[int] = set()
-    def __len__(self): return len(self.samples)
+    def _source(self, j): v = self.videos[self.samples[j][0]]; return v.video or v.video_id
     def _load(self, idx):
         vi, cat, start = self.samples[idx]; v = self.videos[vi]
         ids = [o["id"] for o in v.objects if o["category"] == cat]
@@ -976,16 +986,6 @@ class VideoClipDataset(Dataset):
         return {"frames": torch.stack([b[0] for b in boxed]), "masks": torch.stack([b[1] for b in boxed]), "object_ids": ids,
                 "prompt": cat, "teacher_ids": self.tok.teacher([cat])[0], "student_ids": self.tok.student([cat])[0],
                 "video_id": v.video_id, "start": start, "frame_index": fi}
-    def __getitem__(self, idx):
-        for k in range(len(self)):   # a clip that fails (truncated video, bad mask) is replaced by the next one and counted
-            j = (idx + k) % len(self)
-            if j in self._bad: continue
-            try: return self._load(j)
-            except DataError as e:
-                self._bad.add(j); v = self.videos[self.samples[j][0]]
-                self.bad_items.append({"index": j, "file": str(getattr(e, "file", v.video or v.video_id)), "reason": str(e)})
-                print(f"warning: skipping clip {j} ({len(self.bad_items)} bad so far): {e}", file=sys.stderr)
-        raise DataError("every clip in the dataset failed to load; see the warnings above")
 
 # %% ../nbs/01_data.ipynb #051b8dba
 def overlay(image: torch.Tensor, masks: torch.Tensor, alpha: float = 0.55) -> np.ndarray:
