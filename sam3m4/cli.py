@@ -65,6 +65,10 @@ def _teacher_info(args) -> dict:
     from sam3m4.teacher_cache import teacher_info
     return teacher_info(args.path)
 
+def _teacher_predict(args) -> dict:
+    from sam3m4.teacher import teacher_predict
+    return teacher_predict(args.sam3, args.image, args.prompt, args.out, args.allow_partial, args.device)
+
 def _teacher_args(parser) -> None:
     from sam3m4.teacher import TeacherConfig
     sub = parser.add_subparsers(dest="action", required=True)
@@ -88,9 +92,18 @@ def _teacher_args(parser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a cache built for something else in --out")
     p.add_argument("--allow-partial", action="store_true", help="SAM 3: load even if some weights are missing (reported)")
     add_json_flag(p); p.set_defaults(func=_teacher_cache)
-    p = sub.add_parser("info", help="summarise a teacher cache, or load a local SAM 3 and report its weights")
+    p = sub.add_parser("info", help="summarise a teacher cache, or report a local SAM 3's weights (sam3.pt: without building it)")
     p.add_argument("path", type=Path, help="cache folder, SAM 3 folder or sam3.pt")
     add_json_flag(p); p.set_defaults(func=_teacher_info)
+    p = sub.add_parser("predict", help="run SAM 3 on one image and prompt; write its raw outputs (check a copy against Meta's)")
+    p.add_argument("--sam3", type=Path, required=True, help="SAM 3: Hugging Face folder or official sam3.pt")
+    p.add_argument("--image", type=Path, required=True, help="image file (PNG/JPEG); SAM 3 sees it at its own input size")
+    p.add_argument("--prompt", required=True, help="text prompt, e.g. 'person'")
+    p.add_argument("--out", type=Path, default=None,
+                   help="OUT.safetensors: presence_logit, query_logits [Q], boxes_xyxy [Q,4] (pixels), mask_logits [Q,h,w]")
+    p.add_argument("--device", default="cpu", help="device SAM 3 runs on")
+    p.add_argument("--allow-partial", action="store_true", help="load even if some weights are missing (reported)")
+    add_json_flag(p); p.set_defaults(func=_teacher_predict)
 
 # %% ../nbs/51_cli.ipynb #23f4c077
 def _models(args) -> dict:

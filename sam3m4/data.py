@@ -25,10 +25,10 @@ __all__ = ['SAV_STRIDE', 'DEFAULT_PROMPTS', 'COLOURS', 'SHAPES', 'TINY_WORLD', '
            'video_info', 'decode_frames', 'write_mp4', 'annotation_stride', 'sav_record', 'load_sav', 'sav_clip',
            'write_sav_masklets', 'load_prompts', 'WorldConfig', 'world_concepts', 'render_scene', 'make_world',
            'load_world', 'split_records', 'load_videos', 'clip_vocab_and_merges', 'clip_bpe_tokenizer', 'DualTokenizer',
-           'letterbox', 'letterbox_boxes', 'masks_to_boxes_cxcywh', 'SkippingDataset', 'GroundedDataset',
-           'collate_samples', 'make_loader', 'TarMember', 'sa1b_shards', 'tar_index', 'load_sa1b_tar', 'assign_shards',
-           'SA1BShardStream', 'load_records', 'build_datasets', 'VideoClipDataset', 'overlay', 'show_samples',
-           'inspect_folder']
+           'letterbox_hw', 'letterbox', 'letterbox_boxes', 'masks_to_boxes_cxcywh', 'SkippingDataset',
+           'GroundedDataset', 'collate_samples', 'make_loader', 'TarMember', 'sa1b_shards', 'tar_index',
+           'load_sa1b_tar', 'assign_shards', 'SA1BShardStream', 'load_records', 'build_datasets', 'VideoClipDataset',
+           'overlay', 'show_samples', 'inspect_folder']
 
 # %% ../nbs/01_data.ipynb #cbc529db
 def encode_rle(mask: np.ndarray) -> dict:
@@ -706,10 +706,15 @@ class DualTokenizer:
     def __repr__(self): return f"DualTokenizer(teacher_context={self.teacher_context}, student_context={self.student_context})"
 
 # %% ../nbs/01_data.ipynb #26ed340b
+def letterbox_hw(h: int, w: int, size: int) -> tuple[int, int]:
+    "(rows, cols) an H×W image occupies at the top-left of its `size`×`size` letterbox."
+    s = size / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
 def letterbox(image: np.ndarray, masks: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor, float]:
     "image HxWx3 uint8, masks MxHxW bool -> (FloatTensor[3,S,S] 0..1, BoolTensor[M,S,S], scale)."
     h, w = image.shape[:2]; s = size / max(h, w)
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    nh, nw = letterbox_hw(h, w, size)
     img = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div(255)[None]   # a writable copy
     img = torch.nn.functional.interpolate(img, (nh, nw), mode="bilinear", align_corners=False, antialias=True)[0]
     out = torch.zeros(3, size, size); out[:, :nh, :nw] = img
@@ -782,17 +787,20 @@ class GroundedDataset(SkippingDataset):
         m = m[keep]
         tids, sids = self.token_ids(prompt)
         return {"image": image, "prompt": prompt, "teacher_ids": tids, "student_ids": sids, "masks": m, "boxes": masks_to_boxes_cxcywh(m),
-                "presence": float(len(m) > 0), "image_id": r.image_id, "index": idx}
+                "presence": float(len(m) > 0), "image_id": r.image_id, "index": idx, "file": r.file}
 
 def collate_samples(items: list[dict]) -> dict:
-    "Stack images, ids, presence and index; keep variable-size masks/boxes and strings as lists."
-    return {"image": torch.stack([i["image"] for i in items]),
+    "Stack images, ids, presence and index; keep variable-size masks/boxes, strings and the source images (`file` / `original`) as lists."
+    out = {"image": torch.stack([i["image"] for i in items]),
             "teacher_ids": torch.stack([i["teacher_ids"] for i in items]),
             "student_ids": torch.stack([i["student_ids"] for i in items]),
             "presence": torch.tensor([i["presence"] for i in items]),
             "index": torch.tensor([i["index"] for i in items]),
             "masks": [i["masks"] for i in items], "boxes": [i["boxes"] for i in items],
             "prompt": [i["prompt"] for i in items], "image_id": [i["image_id"] for i in items]}
+    for k in ("file", "original"):   # the source image (path / tar member, or uint8 array for in-memory data): SAM 3 reads it at its own size
+        if items and all(k in i for i in items): out[k] = [i[k] for i in items]
+    return out
 
 def make_loader(ds: Dataset, batch_size: int = 8, shuffle: bool = True, workers: int = 0, seed: int = 0, sampler=None) -> DataLoader:
     "A DataLoader with `collate_samples`, a seeded shuffle and optional worker processes."

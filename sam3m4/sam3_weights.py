@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import CheckpointError, ConfigError, raise_unless_fits, read_state_dict, state_dict_report
+from .core import CheckpointError, ConfigError, raise_unless_fits, state_dict_report
 
 # %% auto #0
-__all__ = ['SAM3_HELP', 'resolve_sam3_path', 'sam3_config', 'official_key_to_hf', 'convert_official_state_dict',
-           'load_official_sam3', 'weights_id', 'load_sam3']
+__all__ = ['SAM3_HELP', 'META_VIT_LAYER_NORM_EPS', 'OFFICIAL_IGNORED', 'TRACKER_REASON', 'OFFICIAL_RECOMPUTED',
+           'resolve_sam3_path', 'sam3_config', 'official_key_to_hf', 'official_key_status',
+           'convert_official_state_dict', 'read_official_checkpoint', 'sam3_expected_keys', 'official_load_report',
+           'inspect_official_sam3', 'load_official_sam3', 'weights_id', 'load_sam3']
 
 # %% ../nbs/07_sam3_weights.ipynb #b497861e
 SAM3_HELP = ("put SAM 3 there as either (a) a Hugging Face folder with config.json + model.safetensors + the "
@@ -35,16 +37,22 @@ def resolve_sam3_path(path) -> tuple[Path, str]:
     raise CheckpointError(f"{p}: SAM 3 not found; {SAM3_HELP}")
 
 # %% ../nbs/07_sam3_weights.ipynb #3b85a58f
+META_VIT_LAYER_NORM_EPS = 1e-5   # Meta's ViT norms (transformers' Sam3ViTConfig defaults to 1e-6)
+
 def sam3_config(name: str = "tiny"):
-    "A `transformers.Sam3Config`: 'tiny' (tests, random init, 112 px) or 'full' (the released SAM 3 architecture, 1008 px)."
+    "A `transformers.Sam3Config`: 'tiny' (tests, random init, 112 px) or 'full' (the released SAM 3, 1008 px); ViT eps as Meta's."
     from transformers import CLIPTextConfig, Sam3Config
     from transformers.models.sam3.configuration_sam3 import (Sam3DETRDecoderConfig, Sam3DETREncoderConfig,
         Sam3GeometryEncoderConfig, Sam3MaskDecoderConfig, Sam3ViTConfig, Sam3VisionConfig)
-    if name == "full": return Sam3Config()
+    if name == "full":
+        cfg = Sam3Config()
+        cfg.vision_config.backbone_config.layer_norm_eps = META_VIT_LAYER_NORM_EPS
+        return cfg
     if name != "tiny": raise ConfigError(f"unknown SAM 3 config {name!r}; choose 'tiny' or 'full'")
     d, ff = 32, 64
     vit = Sam3ViTConfig(hidden_size=d, intermediate_size=ff, num_hidden_layers=2, num_attention_heads=2, image_size=112,
-                        patch_size=14, window_size=4, global_attn_indexes=[1], pretrain_image_size=112)
+                        patch_size=14, window_size=4, global_attn_indexes=[1], pretrain_image_size=112,
+                        layer_norm_eps=META_VIT_LAYER_NORM_EPS)
     vision = Sam3VisionConfig(backbone_config=vit, fpn_hidden_size=d, backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]])
     text = CLIPTextConfig(vocab_size=49408, hidden_size=d, intermediate_size=ff, projection_dim=d, num_hidden_layers=1,
                           num_attention_heads=2, max_position_embeddings=32, hidden_act="gelu")
@@ -66,7 +74,6 @@ _OFFICIAL_RULES = [(re.compile(a), b) for a, b in [
     (r"^vision_encoder\.backbone\.blocks\.(\d+)\.norm(\d)\.", r"vision_encoder.backbone.layers.\1.layer_norm\2."),
     (r"^vision_encoder\.backbone\.blocks\.(\d+)\.attn\.proj\.", r"vision_encoder.backbone.layers.\1.attention.o_proj."),
     (r"^vision_encoder\.backbone\.blocks\.(\d+)\.attn\.qkv\.", r"vision_encoder.backbone.layers.\1.attention.qkv."),
-    (r"^vision_encoder\.backbone\.blocks\.(\d+)\.attn\.freqs_cis$", r"vision_encoder.backbone.layers.\1.rotary_emb.rope_embeddings"),
     (r"^vision_encoder\.backbone\.blocks\.(\d+)\.mlp\.", r"vision_encoder.backbone.layers.\1.mlp."),
     (r"^backbone\.vision_backbone\.convs\.(\d+)\.(dconv_2x2|dconv_2x2_0|maxpool_2x2)\.", r"vision_encoder.neck.fpn_layers.\1.scale_layers.0."),
     (r"^backbone\.vision_backbone\.convs\.(\d+)\.dconv_2x2_1\.", r"vision_encoder.neck.fpn_layers.\1.scale_layers.2."),
@@ -132,42 +139,110 @@ def official_key_to_hf(key: str) -> str:
     for pat, rep in _OFFICIAL_RULES: key = pat.sub(rep, key)
     return key
 
-def convert_official_state_dict(sd: dict) -> tuple[dict, list[str]]:
-    "(state dict in `transformers` names, [ignored keys: the video tracker's]) from an official SAM 3 state dict."
-    out, ignored = {}, []
-    for k, v in sd.items():
-        if k.startswith(("tracker.", "sam2_predictor.", "tracker_model.")): ignored.append(k); continue
-        nk = official_key_to_hf(k)
-        if nk == "vision_encoder.backbone.embeddings.position_embeddings" and v.ndim == 3 and int(np.sqrt(v.shape[1] - 1)) ** 2 == v.shape[1] - 1:
-            v = v[:, 1:]                                   # drop the class-token position
-        if nk == "text_encoder.text_projection.weight": v = v.T   # stored (in, out) in the original
-        m = re.match(r"^(.*)\.(qkv\.|in_proj_)(weight|bias)$", nk)
-        if m:
-            for part, t in zip("qkv", torch.chunk(v, 3, dim=0)): out[f"{m[1]}.{part}_proj.{m[3]}"] = t
-        else: out[nk] = v
-    return out, ignored
+def _split_official(nk: str, v: torch.Tensor) -> dict:
+    "{transformers name: tensor} of one renamed official tensor (class-token row dropped, projection transposed, q/k/v split)."
+    if nk == "vision_encoder.backbone.embeddings.position_embeddings" and v.ndim == 3 and int(np.sqrt(v.shape[1] - 1)) ** 2 == v.shape[1] - 1:
+        v = v[:, 1:]                                   # drop the class-token position
+    if nk == "text_encoder.text_projection.weight": v = v.T   # stored (in, out) in the original
+    m = re.match(r"^(.*)\.(qkv\.|in_proj_)(weight|bias)$", nk)
+    if m: return {f"{m[1]}.{part}_proj.{m[3]}": t for part, t in zip("qkv", torch.chunk(v, 3, dim=0))}
+    return {nk: v}
 
 # %% ../nbs/07_sam3_weights.ipynb #af143c43
-def _load_report(model, sd: dict, ignored: list[str]) -> dict:
-    "`core.state_dict_report` plus what SAM 3 adds: rotary tables transformers recomputes, and the tracker keys an image model skips."
-    rep = state_dict_report(model.state_dict(), sd)
-    recomputed = [k for k in rep["unexpected"] if k.endswith("rope_embeddings")]
-    return dict(rep, unexpected=[k for k in rep["unexpected"] if k not in recomputed], recomputed=recomputed,
-                ignored_tracker_keys=len(ignored), model_keys=len(model.state_dict()))
+OFFICIAL_IGNORED = [(re.compile(a), why) for a, why in [
+    (r"^(tracker|sam2_predictor|tracker_model)\.",
+     "video tracker (memory encoder, memory attention, SAM prompt encoder / mask decoder): not part of the image model"),
+    (r"^(detector\.|sam3_model\.)?backbone\.vision_backbone\.sam2_convs\.",
+     "SAM 2-style FPN neck that feeds the video tracker; the image model never reads it"),
+    (r"^(detector\.|sam3_model\.)?geometry_encoder\.points_(direct_project|pool_project|pos_enc_project)\.",
+     "point-prompt projections of the geometry encoder: Sam3Model takes box prompts only; a text prompt never reaches them"),
+]]
+TRACKER_REASON = OFFICIAL_IGNORED[0][1]
+OFFICIAL_RECOMPUTED = re.compile(r"^(detector\.|sam3_model\.)?backbone\.vision_backbone\.trunk\.blocks\.\d+\.attn\.freqs_cis$")
+
+def official_key_status(key: str) -> str | None:
+    "Why an official key is not loaded into `Sam3Model` (a reason of `OFFICIAL_IGNORED`, or 'recomputed'); None when it is loaded."
+    for pat, why in OFFICIAL_IGNORED:
+        if pat.match(key): return why
+    return "recomputed" if OFFICIAL_RECOMPUTED.match(key) else None
+
+def convert_official_state_dict(sd: dict) -> tuple[dict, dict]:
+    "(state dict in `transformers` names, {official key: reason} of the keys not converted) from an official SAM 3 state dict."
+    out, skipped = {}, {}
+    for k, v in sd.items():
+        why = official_key_status(k)
+        if why is not None: skipped[k] = why
+        else: out.update(_split_official(official_key_to_hf(k), v))
+    return out, skipped
+
+# %% ../nbs/07_sam3_weights.ipynb #df6b5042
+def read_official_checkpoint(path) -> dict:
+    "The official state dict of `sam3.pt` (weights_only; memory-mapped when the file allows, so 3.4 GB are not copied)."
+    path = Path(path)
+    try:
+        try: ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e): raise
+            ck = torch.load(path, map_location="cpu", weights_only=True)   # legacy (non-zip) file: no mmap
+    except Exception as e:
+        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint with weights_only=True ({type(e).__name__}: {e}); "
+                              f"re-download the official sam3.pt, or {SAM3_HELP}") from e
+    if isinstance(ck, dict) and isinstance(ck.get("model"), dict): ck = ck["model"]
+    elif isinstance(ck, dict) and isinstance(ck.get("state_dict"), dict): ck = ck["state_dict"]
+    if not isinstance(ck, dict) or not ck or not all(torch.is_tensor(v) for v in ck.values()):
+        raise CheckpointError(f"{path}: not a state dict of tensors (keys 'model' / 'state_dict' or a flat dict expected); "
+                              f"re-download the official sam3.pt, or {SAM3_HELP}")
+    return ck
+
+def sam3_expected_keys(config) -> dict:
+    "`Sam3Model(config)`'s state dict as meta tensors (names and shapes only; no memory, no init)."
+    from transformers import Sam3Model
+    with torch.device("meta"): skeleton = Sam3Model(config)
+    return skeleton.state_dict()
+
+def official_load_report(expected: dict, sd: dict, skipped: dict) -> dict:
+    """`core.state_dict_report` of the converted `sd` against `expected`, plus the keys skipped on purpose: `recomputed`
+    (count), `ignored` ({reason: count}), `ignored_examples` ({reason: up to 3 official keys}), `ignored_tracker_keys`."""
+    by_reason: dict[str, list[str]] = {}
+    for k, why in skipped.items(): by_reason.setdefault(why, []).append(k)
+    recomputed = by_reason.pop("recomputed", [])
+    return dict(state_dict_report(expected, sd), model_keys=len(expected), recomputed=len(recomputed),
+                ignored={why: len(ks) for why, ks in by_reason.items()},
+                ignored_examples={why: sorted(ks)[:3] for why, ks in by_reason.items()},
+                ignored_tracker_keys=len(by_reason.get(TRACKER_REASON, [])))
+
+def _official(path, config) -> tuple:
+    "(config, converted state dict, meta skeleton state dict, report) of an official file."
+    cfg = config if config is not None else sam3_config("full")
+    sd, skipped = convert_official_state_dict(read_official_checkpoint(path))
+    expected = sam3_expected_keys(cfg)
+    return cfg, sd, expected, official_load_report(expected, sd, skipped)
+
+def inspect_official_sam3(path, config=None) -> dict:
+    "The load report of an official `sam3.pt` without building the model, with `loadable` (fits strictly) and `params`."
+    _, sd, _, rep = _official(path, config)
+    return dict(rep, loadable=not (rep["missing"] or rep["unexpected"] or rep["shape_mismatch"]),
+                params=int(sum(v.numel() for v in sd.values())))
 
 def load_official_sam3(path, config=None, allow_partial: bool = False):
-    "(Sam3Model, report) from an official `sam3.pt` (weights_only load, keys mapped to `transformers`)."
+    "(Sam3Model, report) from an official `sam3.pt`: keys checked on a meta skeleton first, then the model is built once."
     from transformers import Sam3Model
+    from transformers.utils import logging as hf_logging
     path = Path(path)
-    ck = read_state_dict(path, fix=f"re-download the official sam3.pt, or {SAM3_HELP}")
-    sd, ignored = convert_official_state_dict(ck)
-    model = Sam3Model(config if config is not None else sam3_config("full"))
-    rep = _load_report(model, sd, ignored)
+    cfg, sd, expected, rep = _official(path, config)
     raise_unless_fits(rep, str(path), "Sam3Model", allow_partial)
-    own = model.state_dict()
-    model.load_state_dict({k: v for k, v in sd.items() if k in own and k not in rep["shape_mismatch"]}, strict=False)
+    fits = {k: v for k, v in sd.items() if k in expected and k not in rep["shape_mismatch"]}
+    del sd
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()   # our report names what was left out
+    try:   # built on the meta device and filled from `fits`; keys absent from `fits` (allow_partial) get transformers' init
+        model = Sam3Model.from_pretrained(None, config=cfg, state_dict=fits, dtype=torch.float32)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar: hf_logging.enable_progress_bar()
     return model.eval(), rep
 
+# %% ../nbs/07_sam3_weights.ipynb #eaa5dda0
 def weights_id(path) -> list:
     "Cheap identity of weight files (name, size, sha256 of the first and last MiB): part of the teacher's fingerprint."
     p = Path(path)

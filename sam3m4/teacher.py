@@ -8,17 +8,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import json, time
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.ops import box_convert
 
-from .core import DataError, config_to_dict
-from .data import clip_bpe_tokenizer
+from .core import ConfigError, DataError, config_to_dict
+from .data import clip_bpe_tokenizer, letterbox_hw, read_image
 from .sam3_weights import load_sam3, sam3_config
 
 # %% auto #0
-__all__ = ['CONTRACT_KEYS', 'check_output', 'Teacher', 'TeacherConfig', 'select_queries', 'eot_attention_mask', 'Sam3Teacher',
-           'AnnotationTeacher']
+__all__ = ['CONTRACT_KEYS', 'SAM3_IMAGE_MEAN', 'SAM3_IMAGE_STD', 'SAM3_TEACHER_INPUT', 'check_output', 'Teacher', 'TeacherConfig',
+           'select_queries', 'sam3_preprocess', 'letterbox_maps', 'letterbox_boxes_xyxy', 'geometry_cls_inputs',
+           'eot_attention_mask', 'sam3_text_forward', 'sam3_tokenizer', 'tokenize_prompts', 'Sam3Teacher',
+           'predict_raw', 'summarize_raw', 'teacher_predict', 'AnnotationTeacher']
 
 # %% ../nbs/08_teacher.ipynb #daf6c925
 CONTRACT_KEYS = ("mask_logits", "boxes", "scores", "presence_logit", "source")
@@ -50,8 +55,9 @@ class Teacher(Protocol):
 
 @dataclass
 class TeacherConfig:
-    top_q: int = 32              # SAM 3: keep at most this many queries (highest scores first)
-    min_score: float = 0.05      # SAM 3: drop queries whose score (sigmoid of the query logit) is below this
+    top_q: int = 32              # SAM 3: keep at most this many queries (highest final score first)
+    min_score: float = 0.05      # SAM 3: drop queries whose final score sigmoid(logit) x sigmoid(presence) is below this
+    pad_logit: float = -20.0     # SAM 3: mask logit of the letterbox padding (no image there)
     mask_size: int | None = None # side of the output masks; None: input side // 4 (the student's), 0: model's native
     features: bool = False       # SAM 3: also return the vision features (phase-1 target)
     feature_level: int = 2       # SAM 3: FPN level for `features` (2 = stride 14, the map the DETR encoder reads)
@@ -63,20 +69,88 @@ def _mask_side(cfg: TeacherConfig, image_side: int, native: int) -> int:
     if cfg.mask_size is None: return max(1, image_side // 4)
     return native if cfg.mask_size == 0 else cfg.mask_size
 
-def select_queries(mask_logits: torch.Tensor, boxes_xyxy: torch.Tensor, logits: torch.Tensor, cfg: TeacherConfig) -> dict:
-    "Top-`cfg.top_q` queries by score, minus those below `cfg.min_score`: the contract's mask_logits/boxes/scores."
+def select_queries(mask_logits: torch.Tensor, boxes: torch.Tensor, logits: torch.Tensor, presence_logit: torch.Tensor,
+                   cfg: TeacherConfig) -> dict:
+    """Indices of the kept queries, best first: the top `cfg.top_q` by SAM 3's final score sigmoid(logit) x sigmoid(presence),
+    minus those below `cfg.min_score`; with their `mask_logits`, `boxes` and contract `scores` (sigmoid(logit), presence apart)."""
     scores = logits.float().sigmoid()
-    order = scores.argsort(descending=True)[: cfg.top_q]
-    order = order[scores[order] >= cfg.min_score]
-    return {"mask_logits": mask_logits[order].float(), "boxes": box_convert(boxes_xyxy[order].float(), "xyxy", "cxcywh").clamp(0, 1),
-            "scores": scores[order]}
+    final = scores * presence_logit.float().reshape(()).sigmoid()
+    order = final.argsort(descending=True)[: cfg.top_q]
+    order = order[final[order] >= cfg.min_score]
+    return {"index": order, "mask_logits": mask_logits[order].float(), "boxes": boxes[order].float(), "scores": scores[order]}
 
 # %% ../nbs/08_teacher.ipynb #2892124f
+SAM3_IMAGE_MEAN = (0.5, 0.5, 0.5)
+SAM3_IMAGE_STD = (0.5, 0.5, 0.5)
+
+def sam3_preprocess(image: np.ndarray, size: int = 1008, mean=SAM3_IMAGE_MEAN, std=SAM3_IMAGE_STD) -> torch.Tensor:
+    """SAM 3's input from an original uint8 HxWx3 (or HxW) image: FloatTensor[1,3,size,size], resized to size x size on
+    the uint8 pixels (bilinear, antialias, aspect ratio not kept, no letterbox), then x / 255 and (x - mean) / std."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as tvF
+    a = np.asarray(image)
+    if a.ndim == 2: a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.dtype != np.uint8:
+        raise DataError(f"sam3_preprocess: expected a uint8 HxWx3 image, got dtype {a.dtype} shape {a.shape}; "
+                        "read images with sam3m4.data.read_image")
+    x = torch.from_numpy(np.array(a[:, :, :3])).permute(2, 0, 1)   # a writable copy
+    x = tvF.resize(x, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True).float().div_(255)
+    return ((x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1))[None]
+
+# %% ../nbs/08_teacher.ipynb #a3c8fae9
+def letterbox_maps(x: torch.Tensor, hw, size: int, side: int, pad: float) -> torch.Tensor:
+    """Maps [K,n,m] over an HxW image stretched to SAM 3's square -> [K,side,side] of the image letterboxed into
+    size x size (top-left, `data.letterbox`), `pad` where there is no image."""
+    nh, nw = letterbox_hw(int(hw[0]), int(hw[1]), size)
+    ch, cw = max(1, round(nh * side / size)), max(1, round(nw * side / size))
+    out = x.new_full((x.shape[0], side, side), pad, dtype=torch.float32)
+    if len(x): out[:, :ch, :cw] = F.interpolate(x[None].float(), (ch, cw), mode="bilinear", align_corners=False, antialias=ch < x.shape[-2])[0]
+    return out
+
+def letterbox_boxes_xyxy(boxes_xyxy: torch.Tensor, hw, size: int) -> torch.Tensor:
+    "Normalised xyxy boxes of an HxW original -> normalised cxcywh boxes (clamped to 0..1) in its size x size letterbox."
+    nh, nw = letterbox_hw(int(hw[0]), int(hw[1]), size)
+    b = boxes_xyxy.float() * torch.tensor([nw, nh, nw, nh], dtype=torch.float32, device=boxes_xyxy.device) / size
+    return box_convert(b, "xyxy", "cxcywh").clamp(0, 1)
+
+# %% ../nbs/08_teacher.ipynb #a4cfca50
+def geometry_cls_inputs(batch_size: int, device=None) -> dict:
+    "`Sam3Model` keyword arguments that run the geometry encoder on an empty prompt (its CLS token only), as Meta's code does."
+    return {"input_boxes": torch.zeros(batch_size, 1, 4, device=device),
+            "input_boxes_labels": torch.full((batch_size, 1), -10, dtype=torch.long, device=device)}
+
 def eot_attention_mask(ids: torch.Tensor, eot_id: int = 49407) -> torch.Tensor:
     "1 up to and including the first end-of-text token of each row, 0 after (CLIP padding)."
     is_eot = (ids == eot_id).long()
     after = (is_eot.cumsum(1) - is_eot) > 0
     return (~after).long()
+
+def sam3_text_forward(model, ids: torch.Tensor, eot_id: int = 49407, **inputs):
+    "`Sam3Model` on text prompts as Meta's code runs it: CLIP ids up to end-of-text, plus the geometry CLS. `inputs`: pixel_values or vision_embeds."
+    return model(input_ids=ids, attention_mask=eot_attention_mask(ids, eot_id), **geometry_cls_inputs(len(ids), ids.device), **inputs)
+
+def sam3_tokenizer(processor=None):
+    "The local processor's CLIP tokenizer, else the offline CLIP BPE of `sam3m4.data` (the same ids)."
+    tok = getattr(processor, "tokenizer", None)
+    return tok if tok is not None else clip_bpe_tokenizer()
+
+def tokenize_prompts(tokenizer, prompts: list[str]) -> torch.Tensor:
+    "CLIP ids [B,32] of `prompts` (padded, truncated) with `tokenizer` (see `sam3_tokenizer`)."
+    return tokenizer(list(prompts), padding="max_length", max_length=32, truncation=True, return_tensors="pt")["input_ids"]
+
+# %% ../nbs/08_teacher.ipynb #167cc734
+SAM3_TEACHER_INPUT = "original image via sam3_preprocess; geometry CLS; kept by score x presence; letterbox frame"
+
+def _originals(batch: dict) -> tuple[list, list[int]]:
+    "(distinct original uint8 images of a batch, row -> index into them)."
+    if batch.get("original") is not None: srcs, keys = list(batch["original"]), [id(a) for a in batch["original"]]
+    elif batch.get("file") is not None: srcs, keys = list(batch["file"]), [str(f) for f in batch["file"]]   # a path or a tar member
+    else: raise DataError("Sam3Teacher: the batch has neither 'file' nor 'original'; SAM 3 reads the image at its own "
+                          "resolution: build batches with sam3m4.data.GroundedDataset + collate_samples, or pass 'original' uint8 images")
+    first: dict = {}
+    rows = [first.setdefault(k, len(first)) for k in keys]
+    uniq = {first[k]: s for k, s in zip(keys, srcs)}
+    return [uniq[i] if isinstance(uniq[i], np.ndarray) else read_image(uniq[i]) for i in range(len(uniq))], rows
 
 class Sam3Teacher:
     "SAM 3 (transformers `Sam3Model`) as a teacher: `teacher(batch) -> list[contract dict]`."
@@ -85,8 +159,8 @@ class Sam3Teacher:
         self.device = torch.device(self.cfg.device)
         self.model, self.processor, self.source, self.load_report = model.eval().to(self.device), processor, source, load_report or {}
         ip = getattr(processor, "image_processor", None)
-        self.mean = torch.tensor(getattr(ip, "image_mean", None) or [0.5, 0.5, 0.5]).view(1, 3, 1, 1)
-        self.std = torch.tensor(getattr(ip, "image_std", None) or [0.5, 0.5, 0.5]).view(1, 3, 1, 1)
+        self.mean = tuple(getattr(ip, "image_mean", None) or SAM3_IMAGE_MEAN)
+        self.std = tuple(getattr(ip, "image_std", None) or SAM3_IMAGE_STD)
         self.image_size = int(model.config.vision_config.backbone_config.image_size)
         self._tok = None
 
@@ -104,59 +178,98 @@ class Sam3Teacher:
         return cls(Sam3Model(sam3_config(name)), None, cfg, source=f"sam3:random-init({name},seed={seed})")
 
     def fingerprint(self) -> dict:
-        "What the cache fingerprint depends on: source path, weight files' identity, the selection config, size."
+        "What the cache fingerprint depends on: source path, weight files' identity, the selection config, size, input path."
         return {"source": self.source, "weights": self.load_report.get("weights"), "config": config_to_dict(self.cfg) | {"device": None},
-                "params": int(sum(p.numel() for p in self.model.parameters()))}
+                "params": int(sum(p.numel() for p in self.model.parameters())), "input": SAM3_TEACHER_INPUT}
 
     def tokenize(self, prompts: list[str]) -> torch.Tensor:
         "CLIP ids [B,32] for prompts (the local processor's tokenizer, else the offline CLIP BPE of sam3m4.data)."
-        if self._tok is None:
-            if self.processor is not None: self._tok = self.processor.tokenizer
-            else:
-                self._tok = clip_bpe_tokenizer()
-        return self._tok(list(prompts), padding="max_length", max_length=32, truncation=True, return_tensors="pt")["input_ids"]
+        if self._tok is None: self._tok = sam3_tokenizer(self.processor)
+        return tokenize_prompts(self._tok, prompts)
 
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        "[B,3,S,S] in 0..1 -> normalised pixel values at the model's input side."
-        x = images.float()
-        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
-            x = F.interpolate(x, (self.image_size, self.image_size), mode="bilinear", align_corners=False, antialias=False)
-        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+    def preprocess(self, images: list) -> torch.Tensor:
+        "Original uint8 images -> SAM 3's pixel values [N,3,side,side] (see `sam3_preprocess`)."
+        return torch.cat([sam3_preprocess(im, self.image_size, self.mean, self.std) for im in images])
 
     @torch.no_grad()
     def __call__(self, batch: dict) -> list[dict]:
         from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
-        images = batch["image"]; B, S = images.shape[0], images.shape[-1]
+        B, S = batch["image"].shape[0], batch["image"].shape[-1]
         ids = batch.get("teacher_ids")
         if ids is None: ids = self.tokenize(batch["prompt"])
         ids = ids.to(self.device)
-        keys = list(batch.get("image_id") or range(B))
-        rows, reps = [], {}
-        for i, k in enumerate(keys):   # one vision pass per distinct image (same id and same pixels)
-            j = next((j for j in reps.get(k, []) if torch.equal(images[i], images[j])), None)
-            if j is None: reps.setdefault(k, []).append(i); j = i
-            rows.append(j)
-        uniq = sorted(set(rows)); pos = {r: n for n, r in enumerate(uniq)}
-        vis = self.model.get_vision_features(self.preprocess(images[uniq].to(self.device)))
-        sel = torch.tensor([pos[r] for r in rows], device=self.device)
+        images, rows = _originals(batch)
+        vis = self.model.get_vision_features(self.preprocess(images).to(self.device))
+        sel = torch.tensor(rows, device=self.device)
         vis_b = Sam3VisionEncoderOutput(last_hidden_state=vis.last_hidden_state[sel],
                                         fpn_hidden_states=tuple(t[sel] for t in vis.fpn_hidden_states),
-                                        fpn_position_encoding=tuple(t[sel] if t.shape[0] == len(uniq) else t for t in vis.fpn_position_encoding))
-        out = self.model(vision_embeds=vis_b, input_ids=ids, attention_mask=eot_attention_mask(ids, self.cfg.eot_id))
-        native = out.pred_masks.shape[-1]; side = _mask_side(self.cfg, S, native)
-        masks = out.pred_masks.float()
-        if side != native: masks = F.interpolate(masks, (side, side), mode="bilinear", align_corners=False)
+                                        fpn_position_encoding=tuple(t[sel] if t.shape[0] == len(images) else t for t in vis.fpn_position_encoding))
+        out = sam3_text_forward(self.model, ids, self.cfg.eot_id, vision_embeds=vis_b)
+        side = _mask_side(self.cfg, S, out.pred_masks.shape[-1])
         res = []
         for b in range(B):
-            d = select_queries(masks[b], out.pred_boxes[b], out.pred_logits[b], self.cfg)
-            d = {k: v.cpu() for k, v in d.items()}
-            d["presence_logit"] = out.presence_logits[b].reshape(()).float().cpu()
-            if self.cfg.features: d["features"] = vis_b.fpn_hidden_states[self.cfg.feature_level][b].float().cpu()
+            hw = images[rows[b]].shape[:2]
+            d = select_queries(out.pred_masks[b], out.pred_boxes[b], out.pred_logits[b], out.presence_logits[b], self.cfg)
+            d = {"mask_logits": letterbox_maps(d["mask_logits"], hw, S, side, self.cfg.pad_logit).cpu(),
+                 "boxes": letterbox_boxes_xyxy(d["boxes"], hw, S).cpu(), "scores": d["scores"].cpu(),
+                 "presence_logit": out.presence_logits[b].reshape(()).float().cpu()}
+            if self.cfg.features:
+                f = vis_b.fpn_hidden_states[self.cfg.feature_level][b]
+                d["features"] = letterbox_maps(f, hw, S, f.shape[-1], 0.0).cpu()
             d["source"] = self.source
             res.append(d)
         return res
 
     def __repr__(self): return f"Sam3Teacher({self.source}, image_size={self.image_size}, top_q={self.cfg.top_q})"
+
+# %% ../nbs/08_teacher.ipynb #96b99af4
+@torch.no_grad()
+def predict_raw(model, image: np.ndarray, prompt: str, processor=None, device=None) -> dict:
+    "SAM 3's raw text-prompt outputs for one original uint8 image, as Meta's code computes them (see above)."
+    if not isinstance(prompt, str) or not prompt.strip(): raise ConfigError("predict_raw: the prompt must be non-empty text")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    ip = getattr(processor, "image_processor", None)
+    px = sam3_preprocess(image, int(model.config.vision_config.backbone_config.image_size),
+                         getattr(ip, "image_mean", None) or SAM3_IMAGE_MEAN, getattr(ip, "image_std", None) or SAM3_IMAGE_STD)
+    out = sam3_text_forward(model, tokenize_prompts(sam3_tokenizer(processor), [prompt]).to(device), pixel_values=px.to(device))
+    h, w = np.asarray(image).shape[:2]
+    return {"presence_logit": out.presence_logits.reshape(()).float().cpu(), "query_logits": out.pred_logits[0].float().cpu(),
+            "boxes_xyxy": (out.pred_boxes[0].float().cpu() * torch.tensor([w, h, w, h], dtype=torch.float32)),
+            "mask_logits": out.pred_masks[0].float().cpu()}
+
+def summarize_raw(raw: dict, top: int = 5, threshold: float = 0.5) -> dict:
+    "Summary of `predict_raw`: presence, how many queries pass SAM 3's threshold on score x presence, the top queries."
+    presence = float(torch.sigmoid(raw["presence_logit"]))
+    scores = torch.sigmoid(raw["query_logits"]) * presence
+    order = scores.argsort(descending=True)[:top]
+    return {"presence_prob": presence, "num_queries": int(len(scores)), "mask_size": list(raw["mask_logits"].shape[-2:]),
+            "above_threshold": int((scores > threshold).sum()), "threshold": threshold,
+            "top": [{"query": int(i), "score": float(scores[i]), "logit": float(raw["query_logits"][i]),
+                     "box_xyxy": [round(float(v), 2) for v in raw["boxes_xyxy"][i]],
+                     "mask_fraction": float((raw["mask_logits"][i] > 0).float().mean())} for i in order]}
+
+def teacher_predict(sam3, image, prompt: str, out=None, allow_partial: bool = False, device: str = "cpu", config=None) -> dict:
+    "Load SAM 3 (folder or sam3.pt), run `predict_raw` on one image file, write OUT.safetensors when given; the summary."
+    import transformers
+    from safetensors.torch import save_file
+    img = read_image(image)
+    t0 = time.perf_counter()
+    model, processor, rep = load_sam3(sam3, config, allow_partial)
+    t1 = time.perf_counter()
+    raw = predict_raw(model.to(device), img, prompt, processor, device)
+    res = {"sam3": str(sam3), "image": str(image), "image_hw": list(img.shape[:2]), "prompt": prompt,
+           "model_image_size": int(model.config.vision_config.backbone_config.image_size),
+           "load_seconds": round(t1 - t0, 3), "predict_seconds": round(time.perf_counter() - t1, 3),
+           "load": {k: rep.get(k) for k in ("kind", "loaded", "model_keys", "recomputed", "ignored")}, **summarize_raw(raw)}
+    if out is not None:
+        out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": "sam3m4-teacher-predict-1", "prompt": prompt, "image": str(image), "image_hw": json.dumps(res["image_hw"]),
+                "model_image_size": str(res["model_image_size"]), "sam3": str(sam3), "weights": json.dumps(rep.get("weights")),
+                "transformers": transformers.__version__, "boxes_xyxy": "pixels of the input image, not clamped",
+                "mask_logits": "SAM 3's own mask grid; the input image is stretched onto it (no letterbox)"}
+        save_file({k: v.contiguous() for k, v in raw.items()}, str(out), metadata=meta)
+        res["out"] = str(out)
+    return res
 
 # %% ../nbs/08_teacher.ipynb #6cc00065
 class AnnotationTeacher:

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .core import ConfigError, DataError, atomic_write_bytes, atomic_write_json, sha256_file
 from .data import build_datasets, collate_samples
-from .sam3_weights import load_sam3
+from .sam3_weights import inspect_official_sam3, load_sam3, resolve_sam3_path, sam3_config
 from .teacher import AnnotationTeacher, Sam3Teacher, TeacherConfig, check_output
 
 # %% auto #0
@@ -245,15 +245,25 @@ def build_teacher_caches(teacher, data, out, image_size: int, negative_ratio: fl
             "bytes": nbytes, "bytes_per_item": nbytes / max(1, n_items), "bytes_per_image": nbytes / max(1, n_img),
             "seconds": round(sum(r["seconds"] for r in res.values()), 3), "splits": res}
 
-def teacher_info(path) -> dict:
-    "Summary of a teacher cache folder, or the load report of a local SAM 3."
+def teacher_info(path, config=None) -> dict:
+    """Summary of a teacher cache folder, or the load report of a local SAM 3. An official `sam3.pt` is inspected without
+    building the model (`loadable`: it loads strictly; `ignored`: the keys the image model does not use, by reason)."""
     p = Path(path)
     if (p/"index.json").is_file(): return TeacherCache(p, allow_incomplete=True).info()
     splits = {s: p/s for s in ("train", "val") if (p/s/"index.json").is_file()}   # `sam3m4 teacher cache` writes OUT/train, OUT/val
-    if splits: return {"kind": "teacher-cache-splits", "path": str(p), "splits": {s: teacher_info(q) for s, q in splits.items()}}
-    model, processor, rep = load_sam3(p, allow_partial=True)
+    if splits: return {"kind": "teacher-cache-splits", "path": str(p), "splits": {s: teacher_info(q, config) for s, q in splits.items()}}
+    f, kind = resolve_sam3_path(p)
+    if kind == "official":
+        cfg = config if config is not None else sam3_config("full")
+        rep = inspect_official_sam3(f, cfg)
+        return {"kind": "sam3", "format": "official", "path": str(f), "params": rep["params"], "loadable": rep["loadable"],
+                "image_size": int(cfg.vision_config.backbone_config.image_size), "num_queries": int(cfg.detr_decoder_config.num_queries),
+                "processor": False, **{k: rep[k] for k in ("loaded", "model_keys", "missing", "unexpected", "shape_mismatch", "recomputed",
+                                                          "ignored", "ignored_examples")}}
+    model, processor, rep = load_sam3(p, config, allow_partial=True)
     cfg = model.config
-    return {"kind": "sam3", "path": str(p), "params": int(sum(t.numel() for t in model.parameters())),
+    return {"kind": "sam3", "format": "hf", "path": str(p), "params": int(sum(t.numel() for t in model.parameters())),
+            "loadable": not (rep["missing"] or rep["shape_mismatch"]),
             "image_size": int(cfg.vision_config.backbone_config.image_size), "num_queries": int(cfg.detr_decoder_config.num_queries),
             "processor": processor is not None, "loaded": rep["loaded"], "missing": rep["missing"], "unexpected": rep["unexpected"],
             "shape_mismatch": rep["shape_mismatch"]}
