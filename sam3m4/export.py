@@ -4,7 +4,7 @@
 
 # %% ../nbs/31_export.ipynb #62c736ab
 from __future__ import annotations
-import json, os, platform, time
+import json, logging, os, platform, time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +32,16 @@ QNN_HELP = ("get the Qualcomm AI Engine Direct (QNN) SDK from https://www.qualco
             "qualcomm-ai-engine-direct-sdk (free account), unpack it and `export QNN_SDK_ROOT=/path/to/qairt/<version>` "
             "and `LD_LIBRARY_PATH=$QNN_SDK_ROOT/lib/x86_64-linux-clang:$LD_LIBRARY_PATH`, then run the export again")
 
+def _import_coremltools():
+    """Import coremltools without its import-time log lines, which are about a setup this package pins and records: its
+    tested-torch notice, scikit-learn's version and, off macOS, 'Failed to load ... libcoremlpython' (no Apple runtime here,
+    which `check_backend` reports as `why_not_run`). Its later messages, during lowering, are kept."""
+    log = logging.getLogger("coremltools"); level = log.level
+    log.setLevel(logging.ERROR)
+    try: import coremltools
+    finally: log.setLevel(level)
+    return coremltools
+
 def check_backend(backend: str) -> dict:
     "What `backend` has here ({'lower': bool, 'run': bool, 'why_not_run': str}); raises `BackendUnavailable` if it cannot lower."
     if backend not in BACKENDS: raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -41,7 +51,7 @@ def check_backend(backend: str) -> dict:
         return {"lower": True, "run": True, "why_not_run": ""}
     if backend == "coreml":
         try:
-            import coremltools  # noqa
+            _import_coremltools()
             from executorch.backends.apple.coreml.partition import CoreMLPartitioner  # noqa
         except ImportError as e: raise BackendUnavailable(f"CoreML lowering needs coremltools ({e}); pip install coremltools==9.0") from e
         run = platform.system() == "Darwin"
