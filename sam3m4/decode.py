@@ -39,6 +39,11 @@ class DecodeConfig:
         if self.nms not in NMS_MODES: raise ConfigError(f"DecodeConfig.nms={self.nms!r}: choose one of {', '.join(NMS_MODES)}")
         if not 0.0 <= self.nms_iou <= 1.0: raise ConfigError(f"DecodeConfig.nms_iou={self.nms_iou}: an IoU threshold lies in [0, 1]")
 
+    def describe(self) -> str:
+        "The decoding in words, for figure titles, QA pages and an exported model's meta.json."
+        sup = "off" if self.nms == "none" else f"{'mask + box' if self.nms == 'both' else self.nms} NMS, IoU > {self.nms_iou}"
+        return f"score × presence ≥ {self.score_thr}; duplicate suppression: {sup}"
+
 def decode(out: dict, cfg: DecodeConfig | None = None, size: int | None = None) -> dict:
     """Instances of one contract dict: `index` [K] of the kept queries (query order), their final `scores` [K], `mask_logits`
     and boolean `masks` [K,h,w] (at the contract's resolution, or `size`×`size`), `boxes` [K,4] (cxcywh, 0–1), the `presence`
