@@ -170,6 +170,23 @@ def _train_args(parser) -> None:
     add_json_flag(parser); parser.set_defaults(func=_train)
 
 # %% ../nbs/51_cli.ipynb #60e8747e
+def _decode_args(parser: argparse.ArgumentParser) -> None:
+    "Add the decoding flags (`decode.DecodeConfig`'s fields, its defaults in --help) to a leaf parser."
+    from sam3m4.decode import NMS_MODES, DecodeConfig
+    d = DecodeConfig()
+    g = parser.add_argument_group("decoding (what counts as an instance)")
+    g.add_argument("--score-thr", type=float, default=d.score_thr,
+                   help=f"a query is a candidate when its score x presence probability >= this (default {d.score_thr})")
+    g.add_argument("--nms", choices=NMS_MODES, default=d.nms,
+                   help=f"duplicate suppression: mask (mask-IoU NMS), box (box NMS), both, or none to switch it off (default {d.nms})")
+    g.add_argument("--nms-iou", type=float, default=d.nms_iou,
+                   help=f"a candidate whose IoU with a better-scoring kept one is > this is dropped (default {d.nms_iou})")
+
+def _decode_config(args):
+    "The `DecodeConfig` of parsed `_decode_args` flags (a bad value is a ConfigError naming the flag's field)."
+    from sam3m4.decode import DecodeConfig
+    return DecodeConfig(score_thr=args.score_thr, nms=args.nms, nms_iou=args.nms_iou)
+
 _EVAL_FILES = ("quant", "export", "video", "storage", "compare", "qa")   # optional inputs that must exist when given
 
 def _eval_args(parser: argparse.ArgumentParser) -> None:
@@ -192,6 +209,7 @@ def _eval_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qa", type=Path, default=None, help="a visual QA folder (sam3m4 qa --out) to link from the checklist")
     parser.add_argument("--out", type=Path, default=None,
                         help="root of the dated report folder (default: the project's outputs/, whatever the working directory)")
+    _decode_args(parser)
     add_json_flag(parser); parser.set_defaults(func=_eval)
 
 def _eval(args) -> dict:
@@ -199,6 +217,7 @@ def _eval(args) -> dict:
     from sam3m4.report import run_report
     params = {"ckpt": str(args.ckpt), "data": str(args.data), "num_val": args.num_val, "include_teacher": args.include_teacher,
               "teacher": args.teacher}
+    d = _decode_config(args); params.update(score_thr=d.score_thr, nms=d.nms, nms_iou=d.nms_iou)
     for k in _EVAL_FILES:
         v = getattr(args, k)
         if v is not None:
@@ -219,7 +238,8 @@ def _qa_args(parser) -> None:
     parser.add_argument("--prompts", type=Path, default=None, help="prompt file (json list or one per line); default: the data's prompts")
     parser.add_argument("--teacher", default=None, help="also render the teacher ('annotation', a cache folder or SAM 3 weights)")
     parser.add_argument("--images", type=int, default=12, help="images per prompt without a manifest (default 12)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="a mask is shown when score × presence ≥ this (default 0.5)")
+    _decode_args(parser)
+    parser.add_argument("--threshold", dest="score_thr", type=float, help=argparse.SUPPRESS)   # the old name of --score-thr
     parser.add_argument("--report", type=Path, default=None,
                         help="a report folder of `sam3m4 eval`: its summary.json / report.html link these grids")
     add_json_flag(parser); parser.set_defaults(func=_qa)
@@ -227,7 +247,7 @@ def _qa_args(parser) -> None:
 def _qa(args) -> dict:
     "Run `sam3m4 qa` through `visual.run_qa`."
     from sam3m4.visual import run_qa
-    return run_qa(args.ckpt, args.data, args.out, args.manifest, args.prompts, args.images, args.threshold, args.teacher, args.report)
+    return run_qa(args.ckpt, args.data, args.out, args.manifest, args.prompts, args.images, _decode_config(args), args.teacher, args.report)
 
 def _prune_args(parser) -> None:
     "Fill `sam3m4 prune`."

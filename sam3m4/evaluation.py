@@ -18,7 +18,7 @@ from .core import ConfigError, DataError
 from .data import DualTokenizer, VideoClipDataset, collate_samples
 from .decode import DecodeConfig, decode
 from .metrics import (cgf1, instance_ious, iou_matrix, jf_video, latency_ms, param_count, presence_confusion,
-                            prompt_sensitivity, size_mb)
+                            masks_per_instance, prompt_sensitivity, size_mb)
 from .student import unbatch
 from .tracker import TrackerConfig, VideoStudent, track_video
 
@@ -63,12 +63,12 @@ def _instances(out: dict, size: int, detect: DecodeConfig) -> tuple[np.ndarray, 
 def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: DecodeConfig | None = None, reference=None,
              sens_images: int = 12, progress: bool = True) -> dict:
     "Quality metrics of a student / teacher / predictor on `num` samples of `ds` (a GroundedDataset), spread evenly over it."
-    detect = detect or DecodeConfig()
+    detect = detect or DecodeConfig(); raw = replace(detect, nms="none")
     predict = as_predictor(model_or_teacher); reference = as_predictor(reference) if reference is not None else None
     S, n = ds.size, min(num, len(ds))
     if n == 0: raise DataError("evaluation set is empty: the validation split has no samples; use more images or a larger val fraction")
     order = np.unique(np.linspace(0, len(ds) - 1, n).round().astype(int)).tolist()   # positives come first in ds: spread, don't truncate
-    pairs, ious, agree, pres_p, pres_g = [], [], [], [], []
+    pairs, pairs_raw, ious, agree, pres_p, pres_g = [], [], [], [], [], []
     for b in tqdm(range(0, n, batch_size), desc=f"eval {predict.source}", disable=not progress, file=sys.stderr):
         batch = collate_samples([ds[i] for i in order[b:b + batch_size]])
         outs = predict(batch)
@@ -76,11 +76,13 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
         for o, r, gm, pres in zip(outs, refs, batch["masks"], batch["presence"]):
             masks, scores, presence = _instances(o, S, detect); g = gm.numpy().astype(bool)
             pairs.append((masks, scores, g)); ious += instance_ious(masks, scores, g, 0.0)
+            pairs_raw.append((*_instances(o, S, raw)[:2], g) if detect.nms != "none" else (masks, scores, g))
             pres_p.append(presence >= 0.5); pres_g.append(bool(pres > 0.5))
             if r is not None:
                 ref_masks = _instances(r, S, detect)[0]
                 if len(ref_masks): agree += instance_ious(masks, scores, ref_masks, 0.0)
-    conf = presence_confusion(pres_p, pres_g); cg = cgf1(pairs, 0.0)
+    conf = presence_confusion(pres_p, pres_g); cg, cg_raw = cgf1(pairs, 0.0), cgf1(pairs_raw, 0.0)
+    kept, kept_raw = masks_per_instance(pairs, 0.0), masks_per_instance(pairs_raw, 0.0)
     images = list(dict.fromkeys(ri for ri, _ in ds.samples))[:sens_images]
     unions = {}
     for ri in images:
@@ -93,8 +95,11 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
            "presence_f1": conf["f1"], "presence_precision": conf["precision"], "presence_recall": conf["recall"], "presence_mcc": conf["mcc"],
            "tp": conf["tp"], "fp": conf["fp"], "fn": conf["fn"], "tn": conf["tn"],
            "cgf1": cg["cgF1"], "pmf1": cg["pmF1"], "il_mcc": cg["IL_MCC"], "il_confusion": {k: cg[k] for k in ("tp", "fp", "fn", "tn")},
+           "masks_per_gt": kept["mean"], "masks_per_gt_worst": kept["worst"],
+           "cgf1_no_nms": cg_raw["cgF1"], "pmf1_no_nms": cg_raw["pmF1"], "il_mcc_no_nms": cg_raw["IL_MCC"],
+           "masks_per_gt_no_nms": kept_raw["mean"], "masks_per_gt_no_nms_worst": kept_raw["worst"],
            "prompt_sensitivity": prompt_sensitivity(unions) if unions else float("nan"), "sensitivity_images": len(unions),
-           "score_thr": detect.score_thr}
+           "score_thr": detect.score_thr, "nms": detect.nms, "nms_iou": detect.nms_iou}
     if reference is not None: res.update(miou_vs_reference=float(np.mean(agree)) if agree else float("nan"), reference=reference.source)
     return nan_to_none(res)
 

@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 from .core import (BackendUnavailable, ConfigError, Sam3m4Error, atomic_write_bytes, atomic_write_json, dated_dir,
                          project_outputs, sha256_file)
 from .data import load_prompts
+from .decode import DecodeConfig, decode
 from .layers import mask_iou
 from .quantize import (INPUT_NAMES, OUTPUT_NAMES, ImagePath, image_path_inputs, prompt_embeddings, random_student,
                              student_inputs, _median_ms)
@@ -24,7 +25,7 @@ from .student import load_student
 
 # %% auto #0
 __all__ = ['BACKENDS', 'QNN_HELP', 'check_backend', 'op_report', 'ExportConfig', 'ExportResult', 'run_pte', 'pte_timing',
-           'export_pte', 'export_student']
+           'pte_instances', 'export_pte', 'export_student']
 
 # %% ../nbs/31_export.ipynb #d76b38b0
 BACKENDS = ("xnnpack", "coreml", "qnn")
@@ -100,6 +101,7 @@ class ExportConfig:
     stream_frames: int = 10        # frames fed back to back for the streaming fps
     coreml_precision: str = "fp16" # CoreML compute precision: 'fp16' | 'fp32'
     qnn_soc: str = "SM8650"        # QNN target SoC (QcomChipset name)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)  # the decoding an app applies to the outputs (meta.json `postprocess`)
 
 @dataclass
 class ExportResult:
@@ -195,6 +197,18 @@ def pte_timing(path, inputs: tuple, frames: list[tuple], warmup: int, runs: int)
     for f in frames: method.execute(list(f))
     return {"latency_ms": ms, "stream_fps": len(frames) / (time.perf_counter() - t0)}
 
+def pte_instances(path, images: torch.Tensor, text_embeddings: torch.Tensor, detect: DecodeConfig | None = None,
+                  size: int | None = None) -> list[dict]:
+    "Run the .pte at `path` on a batch and decode each sample with `decode.decode` (the instances an app shows)."
+    named = dict(zip(OUTPUT_NAMES, run_pte(path, (images.float(), text_embeddings.float()))))
+    return [decode({k: v[i] for k, v in named.items()}, detect, size) for i in range(len(images))]
+
+def _same_instances(outs, eager, detect: DecodeConfig) -> bool:
+    "Whether decoding keeps the same queries from the .pte's outputs as from eager's, sample by sample."
+    a, b = dict(zip(OUTPUT_NAMES, outs)), dict(zip(OUTPUT_NAMES, eager))
+    return all(torch.equal(decode({k: v[i] for k, v in a.items()}, detect)["index"], decode({k: v[i].float() for k, v in b.items()}, detect)["index"])
+               for i in range(len(a["scores"])))
+
 def _mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
     "IoU of the pixels two mask-logit tensors mark (> 0), all queries together; both empty is full agreement."
     pa, pb = (a > 0).reshape(1, -1), (b > 0).reshape(1, -1)
@@ -217,6 +231,8 @@ def export_pte(model: nn.Module, example_inputs, backend: str, out_dir, name: st
     with torch.no_grad(): eager = module(*inputs)
     meta = {"name": name, "backend_requested": backend, "backend_used": None, "status": None, "fallback_reason": "",
             "source": source, "inputs": _spec(zip(INPUT_NAMES, inputs)), "outputs": _spec(zip(OUTPUT_NAMES, eager)),
+            "postprocess": {"decode": {"score_thr": cfg.decode.score_thr, "nms": cfg.decode.nms, "nms_iou": cfg.decode.nms_iou},
+                            "rule": cfg.decode.describe(), "function": "sam3m4.decode.decode"},
             "quantization": {"quant": cfg.quant}, "versions": _versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": f"{platform.system()} {platform.machine()}"}
     res = ExportResult(backend=backend, status="ok", meta_path=str(meta_path))
@@ -293,7 +309,8 @@ def export_pte(model: nn.Module, example_inputs, backend: str, out_dir, name: st
         t = pte_timing(pte, inputs, frames, cfg.warmup, cfg.runs)
         res.latency_ms, res.stream_fps = t["latency_ms"], t["stream_fps"]
         with torch.no_grad(): res.eager_ms = _median_ms(lambda: target(*inputs), cfg.warmup, cfg.runs)
-        meta["parity"] = {"max_abs": diffs, "mask_iou": res.mask_iou, "latency_ms": res.latency_ms, "eager_ms": res.eager_ms,
+        meta["parity"] = {"max_abs": diffs, "mask_iou": res.mask_iou, "same_instances": _same_instances(outs, eager, cfg.decode),
+                          "latency_ms": res.latency_ms, "eager_ms": res.eager_ms,
                           "stream_fps": res.stream_fps, "runs": cfg.runs, "warmup": cfg.warmup, "threads": torch.get_num_threads(),
                           "runtime": "executorch.runtime (pybindings)"}
     meta["note"] = reason

@@ -16,7 +16,8 @@ from .layers import mask_iou
 
 # %% auto #0
 __all__ = ['region_j', 'iou_matrix', 'seg2bmap', 'boundary_tolerance', 'boundary_f', 'jf_video', 'instance_ious', 'mask_miou',
-           'presence_confusion', 'cgf1', 'prompt_sensitivity', 'latency_ms', 'size_mb', 'param_count']
+           'presence_confusion', 'cgf1', 'masks_per_instance', 'prompt_sensitivity', 'latency_ms', 'size_mb',
+           'param_count']
 
 # %% ../nbs/03_metrics.ipynb #24425047
 def _np(m): return m.detach().cpu().numpy().astype(bool) if torch.is_tensor(m) else np.asarray(m, bool)
@@ -130,6 +131,13 @@ def cgf1(pairs, score_thr: float = 0.5) -> dict:
     c = presence_confusion(pred_present, gt_present)
     return {"cgF1": pmf1 * c["mcc"], "pmF1": pmf1, "IL_MCC": c["mcc"], "tp": c["tp"], "fp": c["fp"], "fn": c["fn"], "tn": c["tn"],
             "pmF1_per_iou": {f"{t:.2f}": float(v) for t, v in zip(taus, f1)}, "pairs": len(gt_present), "positive_pairs": int(sum(gt_present))}
+
+# %% ../nbs/03_metrics.ipynb #7a000519
+def masks_per_instance(pairs, score_thr: float = 0.5) -> dict:
+    "Kept predictions per GT instance over the positive pairs of [(pred_masks, pred_scores, gt_masks), ...]: `mean`, `worst`, `positive_pairs`."
+    ratios = [int((np.asarray(ps) >= score_thr).sum()) / len(gm) for _, ps, gm in pairs if len(gm)]
+    if not ratios: return {"mean": float("nan"), "worst": float("nan"), "positive_pairs": 0}
+    return {"mean": float(np.mean(ratios)), "worst": float(np.max(ratios)), "positive_pairs": len(ratios)}
 
 # %% ../nbs/03_metrics.ipynb #6e9d74e3
 def prompt_sensitivity(union_masks_by_image: dict) -> float:

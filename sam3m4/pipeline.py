@@ -267,8 +267,8 @@ def stage_visual_qa(cfg: PipelineConfig):
                   "report": ctx["records"]["eval"]["report"]}   # the report then links these grids
         from sam3m4.report import run_notebook
         run_notebook("41_visual_qa.ipynb", out/"visual_qa.ipynb", params)
-        return {"out": str(out), "outputs": [str(out/"student"/"index.html"), str(out/"teacher"/"index.html")]}
-    return Stage("visual_qa", run, doc="static HTML per prompt + explorer notebook")
+        return {"out": str(out), "outputs": [str(out/"index.html"), str(out/"qa.json")]}
+    return Stage("visual_qa", run, doc="static HTML per prompt (ground truth, teacher, student side by side) + explorer notebook")
 
 # %% ../nbs/50_pipeline.ipynb #31d5bbb7
 def pipeline_stages(cfg: PipelineConfig) -> list[Stage]:

@@ -83,15 +83,18 @@ TEMPLATES = {
 {% extends "base.html" %}
 {% block title %}{{ prompt }}{% endblock %}
 {% block body %}<h1>Prompt: {{ prompt }}</h1>
-<p>model: {{ source }}, score ≥ {{ score_thr }}</p>
-<div class="grid">{% for it in items %}
-<figure><img src="{{ it.file|urlpath }}" width="160"><figcaption>{{ it.image }}: {{ it.kept }} masks, presence {{ '%.2f'|format(it.presence) }}</figcaption></figure>
-{%- endfor %}</div>{% endblock %}""",
+<p>{{ note }}</p>
+<table><thead><tr><th>image</th><th>ground truth</th>{% for m in models %}<th>{{ m }}</th>{% endfor %}</tr></thead><tbody>
+{%- for it in items %}
+<tr><td>{{ it.image }}</td><td><img src="{{ it.gt.file|urlpath }}" width="192"><br>{{ it.gt.count }} instances</td>
+{%- for m in models %}{% set r = it.models[m] %}<td><img src="{{ r.file|urlpath }}" width="192"><br>{{ r.kept }} kept of {{ r.candidates }}, presence {{ '%.2f'|format(r.presence) }}</td>{% endfor %}</tr>
+{%- endfor %}</tbody></table>{% endblock %}""",
     "qa_index.html": """\
 {% extends "base.html" %}
 {% block title %}sam3m4 visual QA{% endblock %}
 {% block body %}<h1>Visual QA</h1>
-<ul>{% for l in links %}
+{% if note %}<p>{{ note }}</p>
+{% endif %}<ul>{% for l in links %}
 <li><a href="{{ l.href|urlpath }}">{{ l.text }}</a>{% if l.note %} {{ l.note }}{% endif %}</li>
 {%- endfor %}</ul>{% endblock %}""",
 }
@@ -130,10 +133,11 @@ def report_markdown(created, teacher, go: bool, sections: list[tuple[str, object
     return "\n".join(out)
 
 # %% ../nbs/32_render.ipynb #88374e29
-def qa_prompt_html(prompt: str, source: str, score_thr: float, items: list[dict]) -> str:
-    "One prompt's grid page; `items` = [{'file', 'image', 'kept', 'presence'}] (files beside the page)."
-    return render("qa_prompt.html", prompt=prompt, source=source, score_thr=score_thr, items=items)
+def qa_prompt_html(prompt: str, models: list[str], note: str, items: list[dict]) -> str:
+    """One prompt's page, a row per image: `items` = [{'image', 'gt': {'file', 'count'}, 'models': {model: {'file', 'kept',
+    'candidates', 'presence'}}}] (files beside the page), the columns in the order of `models`."""
+    return render("qa_prompt.html", prompt=prompt, models=list(models), note=note, items=items)
 
-def qa_index_html(links: list[dict]) -> str:
-    "An index page of links [{'href', 'text', 'note'}] (targets relative to the page)."
-    return render("qa_index.html", links=[{"note": None, **l} for l in links])
+def qa_index_html(links: list[dict], note: str | None = None) -> str:
+    "An index page of links [{'href', 'text', 'note'}] (targets relative to the page) under an optional `note`."
+    return render("qa_index.html", links=[{"note": None, **l} for l in links], note=note)

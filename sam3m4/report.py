@@ -16,9 +16,10 @@ from .evaluation import nan_to_none
 from .render import cell, report_html, report_markdown
 
 # %% auto #0
-__all__ = ['SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'GateConfig', 'evaluate_gates', 'normalize_section',
-           'build_summary', 'compare_summaries', 'report_sections', 'summary_markdown', 'summary_html', 'write_summary',
-           'merge_summary', 'report_notebook', 'kernel_config', 'headline', 'run_notebook', 'run_report']
+__all__ = ['SHOWN_NOT_GATED', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'GateConfig', 'evaluate_gates',
+           'ungated_rows', 'normalize_section', 'build_summary', 'compare_summaries', 'report_sections',
+           'summary_markdown', 'summary_html', 'write_summary', 'merge_summary', 'report_notebook', 'kernel_config',
+           'headline', 'run_notebook', 'run_report']
 
 # %% ../nbs/33_report.ipynb #0a31407d
 @dataclass
@@ -50,6 +51,34 @@ def evaluate_gates(summary: dict, cfg: GateConfig | None = None) -> dict:
     if v and num(v.get("jf_tracker")) is not None:   # the memory must earn its cost: the tracker beats per-frame detection
         g["video_tracker_vs_per_frame"] = gate(ratio(v.get("jf_tracker"), v.get("jf_per_frame")), cfg.video_vs_per_frame, lambda x, th: x >= th)
     return g
+
+# %% ../nbs/33_report.ipynb #46e8f88d
+SHOWN_NOT_GATED = (   # (figure, summary key, issue 15's target: ("ratio", x) student ≥ x × teacher, ("max", x) student ≤ x, or None)
+    ("cgF1", "cgf1", ("ratio", 0.8)),
+    ("pmF1", "pmf1", None),
+    ("IL_MCC", "il_mcc", None),
+    ("cgF1, student's suppression off (vs teacher cgF1)", "cgf1_no_nms", ("ratio", 0.7)),
+    ("masks kept per GT instance (mean)", "masks_per_gt", ("max", 1.1)),
+    ("masks kept per GT instance (worst sample)", "masks_per_gt_worst", None),
+)
+
+def ungated_rows(summary: dict) -> list[dict]:
+    "Issue 15's figures for the student and the teacher, with the target and whether it is met: shown, never part of `go`."
+    def sect(k):
+        v = summary.get(k); return v if isinstance(v, dict) and "not_run" not in v else {}
+    s, t = sect("student"), sect("teacher_metrics")
+    def num(v): return v if isinstance(v, (int, float)) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v)) else None
+    rows = []
+    for figure, key, target in SHOWN_NOT_GATED:
+        tkey = "cgf1" if key == "cgf1_no_nms" else key       # issue 15: the student without suppression against the teacher as decoded
+        sv, tv = num(s.get(key)), num(t.get(tkey))
+        ratio = sv / tv if sv is not None and tv else None
+        meets, text = None, "none set"
+        if target and target[0] == "ratio": text, meets = f"≥ {target[1]} × teacher", (ratio >= target[1]) if ratio is not None else None
+        elif target: text, meets = f"≤ {target[1]}", (sv <= target[1]) if sv is not None else None
+        rows.append({"figure": figure, "student": sv, "teacher": tv, "student / teacher": ratio, "issue 15 target": text,
+                     "meets target": meets, "status": "shown, not gated"})
+    return rows
 
 # %% ../nbs/33_report.ipynb #b985375f
 SUMMARY_SECTIONS = ("student", "teacher_metrics", "video", "quant", "export", "gates", "teacher", "checkpoints")
@@ -106,7 +135,8 @@ def _regate(s: dict) -> dict:
     s["gates"] = evaluate_gates(s, cfg); s["go"] = all(g["pass"] for g in s["gates"].values())
     return s
 
-def compare_summaries(old: dict, new: dict, keys=("miou", "presence_f1", "prompt_sensitivity", "cgf1", "il_mcc", "miou_vs_reference")) -> list[dict]:
+def compare_summaries(old: dict, new: dict, keys=("miou", "presence_f1", "prompt_sensitivity", "cgf1", "pmf1", "il_mcc", "cgf1_no_nms",
+                                                  "masks_per_gt", "miou_vs_reference")) -> list[dict]:
     "Per-metric change of the student between two summaries (old vs new checkpoint)."
     o, n = old.get("student") or {}, new.get("student") or {}
     isnum = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -116,7 +146,8 @@ def compare_summaries(old: dict, new: dict, keys=("miou", "presence_f1", "prompt
 def _not_run(v): return isinstance(v, dict) and "not_run" in v
 
 def _quality_rows(s: dict) -> list[dict]:
-    q = ("miou", "presence_f1", "prompt_sensitivity", "cgf1", "pmf1", "il_mcc", "tp", "fp", "fn", "tn", "miou_vs_reference", "params", "size_mb", "ms")
+    q = ("miou", "presence_f1", "prompt_sensitivity", "cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst",
+         "masks_per_gt_no_nms", "tp", "fp", "fn", "tn", "miou_vs_reference", "params", "size_mb", "ms")
     rows, v = [], s.get("video")
     jf_note = "see the video rows" if isinstance(v, dict) and not _not_run(v) else f"not run: {v['not_run']}" if _not_run(v) else "not run"
     for name, k in (("teacher", "teacher_metrics"), ("student", "student")):
@@ -152,6 +183,9 @@ def _checklist(s: dict) -> list[dict]:
     return [
         {"check": "student masks cover the objects the ground truth / teacher mark", "evidence": "mask_grid.png" if (s.get("artifacts") and "mask_grid.png" in s["artifacts"]) else "not run: no mask grid in this report",
          "figure": f"mIoU {cell(st.get('miou'))} (teacher {cell(t.get('miou'))}), agreement {cell(st.get('miou_vs_reference'))}"},
+        {"check": "each instance is one mask: no duplicates, no union masks", "evidence": "mask_grid.png (kept of candidates per panel), masks per GT instance",
+         "figure": f"student {cell(st.get('masks_per_gt'))} per GT instance (worst sample {cell(st.get('masks_per_gt_worst'))}; "
+                   f"{cell(st.get('masks_per_gt_no_nms'))} without suppression), teacher {cell(t.get('masks_per_gt'))}"},
         {"check": "nothing is segmented when the concept is absent (negatives)", "evidence": "presence confusion",
          "figure": f"{st.get('fp', '?')} false presences on {neg} negatives"},
         {"check": "present concepts are found", "evidence": "presence confusion", "figure": f"{st.get('fn', '?')} missed of {pos} positives"},
@@ -177,6 +211,7 @@ def report_sections(s: dict) -> list[tuple[str, object]]:
                 ("Compared with the previous checkpoint", s["compare"] if s.get("compare") else
                             f"Not run: {s['compare_why']}" if s.get("compare_why") else "Not run: no previous checkpoint given (-p compare CKPT)"),
                 ("Gates", [{"gate": k, **v} for k, v in s["gates"].items()]),
+                ("Shown, not gated", ungated_rows(s)),
                 ("Artifacts", [{"file": a} for a in s.get("artifacts") or []] or "Not run: no artifacts recorded")]
     return sections
 
@@ -241,7 +276,7 @@ def kernel_config():
 
 def headline(s: dict) -> dict:
     "The numbers a CLI user sees first: student / teacher quality, verdict and each gate."
-    keys = ("miou", "presence_f1", "prompt_sensitivity", "cgf1", "il_mcc")
+    keys = ("miou", "presence_f1", "prompt_sensitivity", "cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst")
     pick = lambda v: v if _not_run(v) else {k: v.get(k) for k in keys}
     return {"go": s["go"], "student": pick(s["student"]), "teacher": pick(s["teacher_metrics"]), "gates": {k: v["pass"] for k, v in s["gates"].items()}}
 

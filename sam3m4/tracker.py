@@ -37,7 +37,7 @@ class MemoryConfig:
 
 @dataclass
 class TrackerConfig:
-    detect: DecodeConfig = field(default_factory=DecodeConfig)  # which queries are detections (corrections, new objects, per-frame baseline)
+    detect: DecodeConfig = field(default_factory=DecodeConfig)  # which queries are detections: threshold + duplicate suppression (corrections, new objects, per-frame baseline)
     correct_iou: float = 0.3       # a detection whose IoU with a track's prediction (or last mask) is ≥ this corrects it; 0: memory only
     correct_mix: float = 0.5       # corrected mask logits = mix × detection + (1 − mix) × memory prediction (1: the detection replaces it)
     new_objects: bool = True       # start a track for a confident detection that overlaps no track

@@ -38,6 +38,14 @@ def test_xnnpack_fp32_parity(toy, tmp_path):
     for name, o in zip(OUTPUT_NAMES, outs):
         torch.testing.assert_close(o, eager[name], rtol=1e-4, atol=1e-4)
     assert r.parity_max_abs < 1e-4 and r.mask_iou == 1.0 and r.latency_ms > 0
+    # the decoding an app applies is recorded, and decoding the .pte's outputs keeps what decoding eager keeps
+    assert meta["postprocess"]["decode"] == {"score_thr": 0.5, "nms": "mask", "nms_iou": 0.5} and meta["parity"]["same_instances"] is True
+    from sam3m4.decode import DecodeConfig, decode
+    from sam3m4.export import pte_instances
+    dec = DecodeConfig(score_thr=0.0)
+    got = pte_instances(tmp_path/"m.pte", calib[1]["images"], calib[1]["text_embeddings"], dec)
+    want = decode({k: eager[k][0] for k in OUTPUT_NAMES}, dec)
+    assert torch.equal(got[0]["index"], want["index"]) and got[0]["candidates"] == want["candidates"]
     # every op outside a delegate is listed as a fallback, with a reason in the meta
     if meta["delegation"]["fallback_count"]:
         assert meta["fallback_reason"].startswith(f"{meta['delegation']['fallback_count']} ops run on portable kernels")

@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy.ndimage import distance_transform_edt
 
-from sam3m4.metrics import (boundary_f, cgf1, instance_ious, jf_video, latency_ms, mask_miou, param_count, presence_confusion,
-                            prompt_sensitivity, region_j, seg2bmap, size_mb)
+from sam3m4.metrics import (boundary_f, cgf1, instance_ious, jf_video, latency_ms, mask_miou, masks_per_instance, param_count,
+                            presence_confusion, prompt_sensitivity, region_j, seg2bmap, size_mb)
 
 
 def box(h, w, y0, y1, x0, x1):
@@ -161,6 +161,16 @@ def test_cgf1_hand_values():
     r = cgf1([(sq, [0.9], sq), (sq, [0.9], none), (none, [], none), (sq, [0.9], sq)])
     assert r["pmF1"] == pytest.approx(1.0) and (r["tp"], r["fp"], r["fn"], r["tn"]) == (2, 1, 0, 1)
     assert r["IL_MCC"] == pytest.approx(1 / math.sqrt(3)) and r["cgF1"] == pytest.approx(1 / math.sqrt(3))
+
+
+def test_masks_per_instance_hand_values_and_duplicates():
+    "Kept masks / GT instances per positive pair: exact duplicates raise it, a score below the threshold and negatives do not."
+    sq = box(20, 20, 5, 15, 5, 15)[None]; none = np.zeros((0, 20, 20), bool); two = np.stack([sq[0], box(20, 20, 0, 4, 0, 4)])
+    r = masks_per_instance([(np.repeat(sq, 3, 0), [0.9, 0.9, 0.4], sq), (two, [0.9, 0.8], two), (sq, [0.9], none)], 0.5)
+    assert (r["mean"], r["worst"], r["positive_pairs"]) == ((2 + 1) / 2, 2.0, 2)
+    # total masks / total instances would be 4 / 3: the figure averages per pair, so one crowded scene cannot hide a duplicate
+    assert masks_per_instance([(np.repeat(sq, 5, 0), [0.9] * 5, np.repeat(sq, 5, 0)), (np.repeat(sq, 2, 0), [0.9] * 2, sq)])["mean"] == 1.5
+    assert math.isnan(masks_per_instance([])["worst"])
 
 
 # ---------- prompt sensitivity, latency, size ----------

@@ -31,7 +31,10 @@ def test_pipeline_kill_resume_and_report(tmp_path):
     assert s["teacher"] == "annotation-teacher(world)"
     qnn = [row for row in s["export"] if row["backend"] == "qnn"][0]
     assert qnn["status"] == "unsupported" and "QNN" in qnn["reason"]
-    assert Path(res["report"], "report.html").is_file() and Path(res["report"], "visual_qa", "student", "index.html").is_file()
+    assert Path(res["report"], "report.html").is_file() and Path(res["report"], "visual_qa", "index.html").is_file()
+    qa = json.loads(Path(res["report"], "visual_qa", "qa.json").read_text())
+    assert list(qa["models"]) == ["teacher", "student"] and qa["decode"]["nms"] == "mask"       # side by side, decoded as the report
+    for k in ("cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst"): assert k in s["student"] and k in s["teacher_metrics"], k
     # a truncated checkpoint is refused by its checksum; the stage reruns from the last good one
     best = Path(state["phase2"]["best"])
     f = best/"model.safetensors"; f.write_bytes(f.read_bytes()[:1000])

@@ -79,8 +79,43 @@ def test_prompt_insensitive_model_scores_zero():
     assert r["prompt_sensitivity"] == 0.0 and r["fp"] == 2 and r["tn"] == 0
 
 
-def _summary(**kw):
-    st = {"miou": 0.6, "presence_f1": 0.9, "prompt_sensitivity": 0.7, "cgf1": 0.5, "il_mcc": 0.8, "tp": 5, "fp": 1, "fn": 1, "tn": 3}
+def test_evaluate_duplicates_suppressed_and_counted():
+    "A predictor answering sample 0 with A twice (IoU 1) and a shifted copy of A: mask NMS keeps one A; off, all three count."
+    A2 = box(0, 4, 1, 5)                                                                 # IoU(A, A2) = 12/20 = 0.6
+    def dup(batch): return [out(np.stack([A, A, A2, C]), [0.9, 0.8, 0.7, 0.6], 10) if i == 0 else PRED[int(i)] for i in batch["index"]]
+    dup.source = "dup"
+    r = evaluate(dup, DS, num=4, progress=False)
+    # sample 0 keeps A and C (2 masks, 2 GT instances); sample 2 keeps A for GT B (1 for 1)
+    assert (r["masks_per_gt"], r["masks_per_gt_worst"]) == (1.0, 1.0) and r["miou"] == pytest.approx((1 + 1 + 0.5) / 3)
+    assert (r["masks_per_gt_no_nms"], r["masks_per_gt_no_nms_worst"]) == ((4 / 2 + 1) / 2, 2.0)
+    # τ = 0.5: tp 3, fp 0, fn 0 → 1; τ > 0.5: pair 2 misses (IoU 0.5): tp 2, fp 1, fn 1 → 2/3. Without NMS sample 0 adds 2 FPs.
+    assert r["pmf1"] == pytest.approx((1 + 9 * 2 / 3) / 10)
+    assert r["pmf1_no_nms"] == pytest.approx((2 * 3 / (6 + 2) + 9 * 2 * 2 / (4 + 3 + 1)) / 10)
+    assert r["cgf1_no_nms"] == pytest.approx(r["pmf1_no_nms"] * r["il_mcc_no_nms"]) and r["il_mcc_no_nms"] == r["il_mcc"]
+    off = evaluate(dup, DS, num=4, progress=False, detect=DecodeConfig(nms="none"))
+    assert off["pmf1"] == off["pmf1_no_nms"] == pytest.approx(r["pmf1_no_nms"]) and off["nms"] == "none"
+
+
+def test_new_figures_shown_not_gated(tmp_path):
+    "Issue 15's figures reach the summary, its tables and the headline, but not the gates."
+    from sam3m4.report import headline, ungated_rows
+    fig = {"pmf1": 0.5, "cgf1_no_nms": 0.3, "masks_per_gt": 1.6, "masks_per_gt_worst": 5.0, "masks_per_gt_no_nms": 2.5}
+    s = _summary(student_extra=fig)
+    write_summary(s, tmp_path)
+    md, page = (tmp_path/"summary.md").read_text(), (tmp_path/"report.html").read_text()
+    assert "## Shown, not gated" in md and "<h2>Shown, not gated</h2>" in page and md.count("shown, not gated") == 6
+    quality = md.split("## Model quality")[1].split("##")[0]
+    for k in ("cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst"): assert f" {k} |" in quality.splitlines()[2], k
+    assert "| 1.6 | 5 |" in quality and "each instance is one mask" in md
+    rows = {r["figure"]: r for r in ungated_rows(s)}
+    assert rows["masks kept per GT instance (mean)"]["meets target"] is False and rows["cgF1"]["student / teacher"] == pytest.approx(0.5 / 0.7)
+    assert s["go"] and not set(s["gates"]) & {"cgf1", "cgf1_vs_teacher", "masks_per_gt"}    # gates unchanged: still GO
+    h = headline(s)
+    assert h["student"]["masks_per_gt"] == 1.6 and h["student"]["cgf1_no_nms"] == 0.3 and "masks_per_gt" not in h["gates"]
+
+
+def _summary(student_extra=None, **kw):
+    st = {"miou": 0.6, "presence_f1": 0.9, "prompt_sensitivity": 0.7, "cgf1": 0.5, "il_mcc": 0.8, "tp": 5, "fp": 1, "fn": 1, "tn": 3, **(student_extra or {})}
     te = {"miou": 0.8, "presence_f1": 1.0, "prompt_sensitivity": 0.9, "cgf1": 0.7, "il_mcc": 1.0, "tp": 6, "fp": 0, "fn": 0, "tn": 4}
     return build_summary(student=st, teacher_metrics=te, teacher="annotation-teacher(world)", checkpoints={"student": "ck"}, **kw)
 
@@ -154,6 +189,8 @@ def test_eval_cli_writes_dated_report_with_every_section(world_and_student, run_
     assert s["teacher_metrics"]["fp"] == 0 and s["teacher_metrics"]["fn"] == 0 and s["teacher_metrics"]["il_mcc"] == 1.0
     assert s["video"]["jf_tracker"] == 0.4 and [q["mode"] for q in s["quant"]] == ["fp32", "int8", "int4"] and s["export"][1]["status"] == "unsupported"
     assert s["gates"]["quant_drop_int8"]["pass"] is True and set(s["gates"]) >= {"miou_vs_teacher", "prompt_sensitivity_vs_teacher", "presence_f1"}
+    for k in ("cgf1_no_nms", "pmf1_no_nms", "masks_per_gt", "masks_per_gt_worst"): assert k in st and k in s["teacher_metrics"], k
+    assert s["teacher_metrics"]["masks_per_gt"] == 1.0 and st["nms"] == "mask" and "masks_per_gt" in r["student"]
     assert all(c["change"] == 0 for c in s["compare"] if c["change"] is not None)   # same checkpoint, same samples: no change
     assert all(c["new"] == st[c["metric"]] for c in s["compare"]) and s["checkpoints"]["previous"] == str(ckpt.resolve())
     assert "eval.ipynb" in s["artifacts"] and "report.html" in s["artifacts"]
@@ -189,6 +226,25 @@ def test_papermill_acceptance_command(world_and_student):
     assert s["teacher_metrics"] == {"not_run": "include_teacher=False: the teacher was not scored"}
     assert s["gates"]["miou_vs_teacher"]["pass"] is False and s["go"] is False       # no baseline: the ratio gates cannot pass
     assert "Not run: no quantized variants given" in (reports[0]/"summary.md").read_text()
+
+
+def test_tiny_papermill_report_carries_issue15_figures(tmp_path):
+    "The report notebook on its tiny defaults (a tiny world, a random-init student, the annotation teacher), suppression off:"
+    " cgF1 / pmF1 / IL_MCC, cgF1 without suppression and masks per GT instance reach summary.json, summary.md and report.html."
+    out = tmp_path/"rep"; out.mkdir()
+    cmd = [sys.executable, "-m", "papermill", str(REPO/"nbs"/"40_eval.ipynb"), str(out/"eval.ipynb"), "-p", "num_val", "8",
+           "-p", "nms", "none", "-p", "out", str(out)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    s = json.loads((out/"summary.json").read_text())
+    for who in ("student", "teacher_metrics"):
+        for k in ("cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst", "masks_per_gt_no_nms"): assert k in s[who], (who, k)
+    t = s["teacher_metrics"]
+    assert (t["masks_per_gt"], t["masks_per_gt_worst"], t["il_mcc"]) == (1.0, 1.0, 1.0) and s["student"]["nms"] == "none"
+    assert s["student"]["cgf1"] == s["student"]["cgf1_no_nms"] and s["scope"]["decoding"].endswith("duplicate suppression: off")
+    md, page = (out/"summary.md").read_text(), (out/"report.html").read_text()
+    assert "## Shown, not gated" in md and "masks kept per GT instance (mean)" in page and "shown, not gated" in page
+    assert set(s["gates"]) == {"miou_vs_teacher", "prompt_sensitivity_vs_teacher", "presence_f1"}     # nothing new gated
 
 
 def _papermill_notebooks() -> list[Path]:
@@ -227,11 +283,13 @@ def test_wheel_ships_papermill_notebooks(tmp_path):
 @pytest.mark.slow
 def test_qa_cli_static_html(world_and_student, run_cli):
     d, world, ckpt = world_and_student
-    q = run_cli("qa", "--ckpt", ckpt, "--data", world, "--out", d/"qa", "--images", 2, "--teacher", "annotation", "--json", check=True)
+    q = run_cli("qa", "--ckpt", ckpt, "--data", world, "--out", d/"qa", "--images", 2, "--teacher", "annotation", "--nms", "box", "--json", check=True)
     r = json.loads(q.stdout)
     top = (d/"qa"/"index.html").read_text()
-    assert 'href="student/index.html"' in top and 'href="teacher/index.html"' in top and r["images"] == 2
-    assert len(list((d/"qa"/"student").glob("*/index.html"))) == r["prompts"]
+    assert "teacher = annotation-teacher(world)" in top and "box NMS" in top and r["images"] == 2 and r["models"] == ["teacher", "student"]
+    assert len(list((d/"qa").glob("*/index.html"))) == r["prompts"] and r["masks_kept"]["teacher"] == r["gt_instances"]
+    page = next((d/"qa").glob("*/index.html")).read_text()
+    assert "<th>ground truth</th><th>teacher</th><th>student</th>" in page
     bad = run_cli("qa", "--ckpt", d/"nope", "--data", world, "--out", d/"qa2", "--json")
     assert bad.returncode == 2 and "nope" in json.loads(bad.stdout)["error"]
 
