@@ -1,5 +1,5 @@
 "End-to-end tests of `sam3m4 train`: kill -9 and resume, torchrun (gloo, CPU) vs one process, CLI errors."
-import json, os, signal, subprocess, sys, time
+import json, os, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -29,18 +29,12 @@ def _assert_same(a: dict, b: dict, tol: float):
     assert worst <= tol, f"largest parameter difference {worst:g} > {tol:g}"
 
 @pytest.mark.slow
-def test_sigkill_then_resume_equals_straight_run(world, tmp_path):
+def test_sigkill_then_resume_equals_straight_run(world, tmp_path, kill_at_checkpoint):
     "A run killed with SIGKILL mid-training resumes from its newest checkpoint (≤ one interval lost) and ends where a straight run ends."
     common = ["--data", world, "--steps", 30, "--batch-size", 4, "--ckpt-every", 5, "--warmup", 3, "--val-samples", 4, "--json"]
     straight = subprocess.run(_train(*common, "--out", tmp_path/"straight"), capture_output=True, text=True, env=ENV, timeout=600)
     assert straight.returncode == 0, straight.stderr[-3000:]
-    p = subprocess.Popen(_train(*common, "--out", tmp_path/"killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    latest = tmp_path/"killed"/"ckpt"/"latest"
-    t0 = time.time()
-    while not (latest.is_file() and latest.read_text() >= "step_000010") and time.time() - t0 < 300:
-        assert p.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.02)
-    p.send_signal(signal.SIGKILL); p.wait()
+    kill_at_checkpoint(_train(*common, "--out", tmp_path/"killed"), tmp_path/"killed"/"ckpt", 10, ENV, timeout=300)
     log = [json.loads(l) for l in (tmp_path/"killed"/"metrics.jsonl").read_text().splitlines() if l.strip()]
     done = max(r["step"] for r in log)
     assert done < 30, "killed too late to test anything"

@@ -1,6 +1,5 @@
 "End-to-end: `sam3m4 train --phase video` on the tiny world (train, resume, kill -9 and resume, J&F, merged checkpoint)."
-import json, os, signal, subprocess, sys, time
-from pathlib import Path
+import json, os, subprocess, sys
 import pytest
 
 from sam3m4.core import load_checkpoint
@@ -38,20 +37,15 @@ def _weights(ck) -> dict:
     return {k: v for k, v in sd.items() if "running_" not in k and "num_batches_tracked" not in k}
 
 @pytest.mark.slow
-def test_video_sigkill_resume_is_exact_and_skips_a_corrupt_checkpoint(tmp_path, run_cli):
+def test_video_sigkill_resume_is_exact_and_skips_a_corrupt_checkpoint(tmp_path, run_cli, kill_at_checkpoint):
     """`train --phase video` killed with SIGKILL, its newest checkpoint then corrupted on disk, resumes from the one before
     (checksum fallback, said on stderr) and ends with the weights of a straight run: the video loop is the phase-2 engine."""
     run_cli("data", "make-world", tmp_path/"w", "--tiny", check=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")   # same threads everywhere: same float sums
     straight = subprocess.run(_video_train(tmp_path/"w", tmp_path/"straight"), capture_output=True, text=True, env=env, timeout=900)
     assert straight.returncode == 0, straight.stderr[-3000:]
-    p = subprocess.Popen(_video_train(tmp_path/"w", tmp_path/"killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    kill_at_checkpoint(_video_train(tmp_path/"w", tmp_path/"killed"), tmp_path/"killed"/"ckpt", 6, env)
     latest = tmp_path/"killed"/"ckpt"/"latest"
-    t0 = time.time()
-    while not (latest.is_file() and latest.read_text() >= "step_000006") and time.time() - t0 < 600:
-        assert p.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.02)
-    p.send_signal(signal.SIGKILL); p.wait()
     newest = tmp_path/"killed"/"ckpt"/latest.read_text().strip()
     assert newest.name < "step_000012", "killed too late to test anything"
     weights = next(f for f in newest.iterdir() if f.suffix == ".safetensors")
