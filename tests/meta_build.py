@@ -10,7 +10,7 @@ machine (Meta's package hard-codes CUDA in places), none of which edits Meta's f
   - the wheel ships no BPE vocabulary: open_clip's identical copy is passed.
 """
 from __future__ import annotations
-import contextlib, copy, os
+import contextlib, copy
 from pathlib import Path
 
 import torch

@@ -1,6 +1,6 @@
 """End-to-end tests of sam3m4.data on real-format fixtures written here (SA-1B, COCO, SA-V), the built-in world,
 the dual tokenizer, negative mixing, every bad-input case and the `sam3m4 data` CLI."""
-import json, warnings
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +10,8 @@ from PIL import Image
 from pycocotools import mask as mask_util
 
 from sam3m4.core import ConfigError, DataError
-from sam3m4.data import (DEFAULT_PROMPTS, TINY_WORLD, DualTokenizer, GroundedDataset, ImageRecord, VideoClipDataset,
-                         VideoRecord, WorldConfig, collate_samples, decode_rle, inspect_folder, letterbox, letterbox_boxes,
+from sam3m4.data import (DEFAULT_PROMPTS, TINY_WORLD, DualTokenizer, GroundedDataset, VideoClipDataset,
+                         VideoRecord, WorldConfig, collate_samples, decode_rle, letterbox, letterbox_boxes,
                          load_coco, load_prompts, load_sa1b, load_sav, load_world, sav_clip, make_loader, make_world,
                          masks_to_boxes_cxcywh, world_concepts)
 

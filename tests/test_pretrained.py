@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from sam3m4.core import CheckpointError
 from sam3m4.data import TINY_WORLD, DualTokenizer, make_world
-from sam3m4.student import Sam3m4Student, load_backbone_weights, load_pretrained, load_text_tower, student_config
+from sam3m4.student import Sam3m4Student, load_backbone_weights, load_text_tower, student_config
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,7 @@ Meta's package is installed beside the project, not into the environment (its de
 so `pip check` would fail), by the README's test command and `.ci/run`:
     .venv/bin/pip install --no-deps --target .venv/meta-sam3 sam3==0.1.4 einops==0.8.2 iopath==0.1.10 portalocker==4.4.2
 """
-import copy, os, sys
+import copy, sys
 from pathlib import Path
 
 import numpy as np

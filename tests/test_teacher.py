@@ -1,6 +1,5 @@
 "End-to-end tests of sam3m4.teacher: tiny SAM 3 teacher, annotation teacher, output contract, cache, CLI."
 import json, re
-from pathlib import Path
 
 import pytest
 import torch
@@ -9,7 +8,7 @@ torch.set_num_threads(1)
 
 from sam3m4.core import CheckpointError, DataError
 from sam3m4.data import DualTokenizer, GroundedDataset, build_datasets, load_records
-from sam3m4.sam3_weights import convert_official_state_dict, sam3_config
+from sam3m4.sam3_weights import sam3_config
 from sam3m4.teacher import AnnotationTeacher, Sam3Teacher, TeacherConfig, check_output, eot_attention_mask
 from sam3m4.teacher_cache import CachedTeacher, TeacherCache, build_teacher_cache, teacher_for, teacher_info
 
