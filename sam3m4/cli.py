@@ -55,7 +55,7 @@ def _data_args(parser) -> None:
 def _teacher_cache(args) -> dict:
     from sam3m4.teacher import TeacherConfig
     from sam3m4.teacher_cache import build_teacher_caches
-    cfg = TeacherConfig(top_q=args.top_q, min_score=args.min_score, mask_size=args.teacher_mask_size, features=args.features, device=args.device)
+    cfg = TeacherConfig(top_q=args.top_q, min_score=args.min_score, mask_size=args.teacher_mask_size, features=not args.no_features, device=args.device)
     splits = ("train", "val") if args.split == "both" else (args.split,)
     return build_teacher_caches(args.teacher, args.data, args.out, args.image_size, args.negative_ratio, args.val_fraction, args.seed,
                                 splits=splits, cfg=cfg, allow_partial=args.allow_partial, shard_size=args.shard_size,
@@ -85,7 +85,8 @@ def _teacher_args(parser) -> None:
     p.add_argument("--min-score", type=float, default=TeacherConfig.min_score, help="SAM 3: drop queries scoring below this")
     p.add_argument("--teacher-mask-size", type=int, default=None, help="teacher mask side (default image side / 4; 0 = SAM 3 native)")
     p.add_argument("--mask-size", type=int, default=None, help="resample stored masks to this side (fp16 masks only)")
-    p.add_argument("--features", action="store_true", help="SAM 3: also store vision features (phase 1)")
+    p.add_argument("--no-features", action="store_true", help="SAM 3: do not store its vision and text features (saves disk; "
+                   "phase 1 then has nothing to align to and is skipped). Default: stored whenever the teacher has them")
     p.add_argument("--shard-size", type=int, default=64, help="items per shard")
     p.add_argument("--batch-size", type=int, default=8, help="teacher batch size")
     p.add_argument("--device", default="cpu", help="device SAM 3 runs on")
@@ -331,6 +332,7 @@ def _pipeline(args) -> dict:
               "video_steps", "quant_modes", "backends", "num_val", "reports"):
         v = getattr(args, k)
         if v is not None: setattr(cfg, k, str(v) if isinstance(v, Path) else v)
+    if args.no_features: cfg.features = False
     return run_pipeline(cfg, force=tuple(args.force or ()), until=args.until)
 
 def _pipeline_args(parser) -> None:
@@ -343,6 +345,7 @@ def _pipeline_args(parser) -> None:
     parser.add_argument("--backbone-weights", type=Path, default=None, help="local timm backbone checkpoint to start the student from")
     parser.add_argument("--text-weights", type=Path, default=None, help="local open_clip text-tower checkpoint to start the student from")
     parser.add_argument("--sam3", type=Path, default=None, help="local SAM 3 weights (HF folder or sam3.pt); default: the world's annotation teacher")
+    parser.add_argument("--no-features", action="store_true", help="do not cache SAM 3's vision and text features (saves disk; skips phase 1)")
     parser.add_argument("--student", default=None, help="student config (tiny | small | mobile; default small)")
     parser.add_argument("--phase1-steps", type=int, default=None); parser.add_argument("--phase2-steps", type=int, default=None)
     parser.add_argument("--video-steps", type=int, default=None)

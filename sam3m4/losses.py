@@ -14,8 +14,8 @@ from torch import Tensor
 from .matcher import MatchConfig, match_outputs, pairwise_giou
 
 # %% auto #0
-__all__ = ['PHASE2_PARTS', 'FeatureAdapter', 'feature_alignment', 'Phase1LossConfig', 'phase1_loss', 'LossConfig', 'dice_loss',
-           'phase2_loss']
+__all__ = ['PHASE1_PARTS', 'PHASE2_PARTS', 'FeatureAdapter', 'feature_alignment', 'Phase1LossConfig', 'phase1_loss', 'LossConfig',
+           'dice_loss', 'phase2_loss']
 
 # %% ../nbs/11_losses.ipynb #2ddabdaf
 class FeatureAdapter(nn.Module):
@@ -36,6 +36,8 @@ class Phase1LossConfig:
     w_cos: float = 1.0          # feature 1 − cosine
     w_text: float = 0.5         # pooled text feature MSE + (1 − cosine), when the teacher has `text_features`
 
+PHASE1_PARTS = ("vision", "text")   # the two alignment terms (unweighted MSE + (1 − cosine)) every phase-1 log row carries
+
 def phase1_loss(student_out: dict, teacher_outs: list[dict], adapter: FeatureAdapter,
                 cfg: Phase1LossConfig | None = None) -> tuple[Tensor, dict]:
     "Feature (and text) alignment of the batched student output to per-sample teacher dicts with `features` -> (loss, parts)."
@@ -47,11 +49,11 @@ def phase1_loss(student_out: dict, teacher_outs: list[dict], adapter: FeatureAda
     s = F.interpolate(s, size=tf.shape[-2:], mode="bilinear", align_corners=False)
     mse, cos = feature_alignment(s, tf)
     total = cfg.w_mse * mse + cfg.w_cos * cos
-    parts = {"feat_mse": mse, "feat_cos": cos}
+    parts = {"vision": mse + cos, "feat_mse": mse, "feat_cos": cos}
     if adapter.text is not None and all("text_features" in t for t in teacher_outs) and "text_features" in student_out:
         tt = torch.stack([t["text_features"] for t in teacher_outs]).to(s.device).float()
         tm, tc = feature_alignment(adapter.text(student_out["text_features"].float()), tt, dim=-1)
-        total = total + cfg.w_text * (tm + tc); parts["text"] = tm + tc
+        total = total + cfg.w_text * (tm + tc); parts.update(text=tm + tc, text_mse=tm, text_cos=tc)
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 # %% ../nbs/11_losses.ipynb #db4f52db

@@ -83,6 +83,7 @@ class PipelineConfig:
     text_weights: str | None = None      # local open_clip text-tower checkpoint the first trained phase starts from
     sam3: str | None = None              # local SAM 3 (HF folder or sam3.pt); None: the world's annotation teacher
     student: str = "small"               # student config
+    features: bool = True                # cache SAM 3's vision + text features (phase 1 runs from them); False saves disk, skips phase 1
     phase1_steps: int = 300              # phase-1 steps (only with a teacher that has vision features)
     phase2_steps: int = 600              # phase-2 steps (the world's small student plateaus by ~600)
     video_steps: int = 400               # video tracker steps
@@ -115,7 +116,8 @@ def _train_cfg(cfg: PipelineConfig, phase: int):
     from sam3m4.trainer import TrainConfig
     steps = cfg.phase1_steps if phase == 1 else cfg.phase2_steps
     return TrainConfig(phase=phase, student=cfg.student, steps=steps, batch_size=cfg.batch_size, ckpt_every=min(cfg.ckpt_every, steps),
-                       negative_ratio=cfg.negative_ratio, seed=cfg.seed, val_samples=min(48, cfg.num_val), warmup=max(1, min(30, steps // 10)))
+                       negative_ratio=cfg.negative_ratio, seed=cfg.seed, val_samples=min(48, cfg.num_val), warmup=max(1, min(30, steps // 10)),
+                       log_every=max(1, min(10, steps // 20)))   # a short run still logs its first and last steps
 
 def stage_world(cfg: PipelineConfig):
     def run(ctx):
@@ -135,8 +137,9 @@ def stage_teacher_cache(cfg: PipelineConfig):
         from sam3m4.teacher_cache import build_teacher_caches
         tc = _train_cfg(cfg, 2)
         res = build_teacher_caches(_teacher_spec(cfg), _data(cfg, ctx), Path(cfg.work)/"teacher_cache", student_config(cfg.student).image_size,
-                                   tc.negative_ratio, tc.val_fraction, tc.seed)
-        return {"cache": str(Path(cfg.work)/"teacher_cache"), "teacher": _teacher_spec(cfg),
+                                   tc.negative_ratio, tc.val_fraction, tc.seed, features=cfg.features)
+        return {"cache": str(Path(cfg.work)/"teacher_cache"), "teacher": _teacher_spec(cfg), "source": res["source"],
+                "stores": res["stores"], "no_features": res["no_features"], "bytes_per_image": round(res["bytes_per_image"]),
                 "items": {k: v["n_items"] for k, v in res["splits"].items()},
                 "outputs": [str(Path(cfg.work)/"teacher_cache"/s/"index.json") for s in ("train", "val")]}
     def check(rec):
@@ -153,6 +156,15 @@ def _ckpt_ok(rec: dict) -> str | None:
     except Sam3m4Error as e: return str(e)
     return None
 
+def _loss_ends(run_dir: Path, phase: int) -> dict:
+    "The first and last logged training loss of a run and its parts (phase 1: `vision` and `text` alignment)."
+    from sam3m4.losses import PHASE1_PARTS, PHASE2_PARTS
+    rows = [json.loads(l) for l in (run_dir/"metrics.jsonl").read_text().splitlines() if l.strip()] if (run_dir/"metrics.jsonl").is_file() else []
+    rows = [r for r in rows if "split" not in r]
+    keys = ("loss", *(PHASE1_PARTS if phase == 1 else PHASE2_PARTS))
+    pick = lambda r: {"step": r["step"], **{k: r[k] for k in keys if k in r}}
+    return {"first": pick(rows[0]), "last": pick(rows[-1])} if rows else {}
+
 def stage_train(cfg: PipelineConfig, phase: int):
     def run(ctx):
         from sam3m4.trainer import train_phase
@@ -166,7 +178,7 @@ def stage_train(cfg: PipelineConfig, phase: int):
         if r.get("skipped"): return {"skipped_reason": r["reason"], "outputs": []}
         last = r["history"][-1] if r["history"] else {}
         return {"best": r["best"], "latest": r["latest"], "steps": r["steps"], "resumed_from": r["start"], "teacher": r["teacher"],
-                "val": last, "history": r["history"], "outputs": [r["best"]]}
+                "val": last, "history": r["history"], "losses": _loss_ends(Path(cfg.work)/f"phase{phase}", phase), "outputs": [r["best"]]}
     return Stage(f"phase{phase}", run, _ckpt_ok, doc=["", "feature alignment", "output refinement"][phase])
 
 def _student_ckpt(ctx) -> str:
@@ -199,6 +211,8 @@ def stage_export(cfg: PipelineConfig):
             if meta.is_file(): outs.append(str(meta))
         return {"rows": rows, "outputs": outs}
     return Stage("export", run, doc="ExecuTorch .pte per backend, with meta.json")
+
+
 
 # %% ../nbs/50_pipeline.ipynb #52e029fe
 def run_video(cfg, data_dir, out_dir, init=None, resume: str = "auto", from_scratch: bool = False, progress: bool = True,

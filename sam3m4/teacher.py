@@ -22,8 +22,8 @@ from .sam3_weights import load_sam3, sam3_config
 # %% auto #0
 __all__ = ['CONTRACT_KEYS', 'SAM3_IMAGE_MEAN', 'SAM3_IMAGE_STD', 'SAM3_TEACHER_INPUT', 'check_output', 'Teacher', 'TeacherConfig',
            'select_queries', 'sam3_preprocess', 'letterbox_maps', 'letterbox_boxes_xyxy', 'geometry_cls_inputs',
-           'eot_attention_mask', 'sam3_text_forward', 'sam3_tokenizer', 'tokenize_prompts', 'Sam3Teacher',
-           'predict_raw', 'summarize_raw', 'teacher_predict', 'AnnotationTeacher']
+           'eot_attention_mask', 'sam3_text_forward', 'sam3_tokenizer', 'tokenize_prompts', 'pool_text_tokens',
+           'sam3_text_encode', 'Sam3Teacher', 'predict_raw', 'summarize_raw', 'teacher_predict', 'AnnotationTeacher']
 
 # %% ../nbs/08_teacher.ipynb #daf6c925
 CONTRACT_KEYS = ("mask_logits", "boxes", "scores", "presence_logit", "source")
@@ -42,6 +42,8 @@ def check_output(out: dict, where: str = "teacher output") -> dict:
     if Q and (b.min() < -1e-4 or b.max() > 1 + 1e-4): raise DataError(f"{where}: boxes must be normalised to [0,1]")
     f = out.get("features")
     if f is not None and f.ndim != 3: raise DataError(f"{where}: features must be [C,hf,wf], got {tuple(f.shape)}")
+    tf = out.get("text_features")
+    if tf is not None and tf.ndim != 1: raise DataError(f"{where}: text_features must be [D], got {tuple(tf.shape)}")
     if not isinstance(out["source"], str) or not out["source"]: raise DataError(f"{where}: source must name the teacher")
     return out
 
@@ -59,7 +61,7 @@ class TeacherConfig:
     min_score: float = 0.05      # SAM 3: drop queries whose final score sigmoid(logit) x sigmoid(presence) is below this
     pad_logit: float = -20.0     # SAM 3: mask logit of the letterbox padding (no image there)
     mask_size: int | None = None # side of the output masks; None: input side // 4 (the student's), 0: model's native
-    features: bool = False       # SAM 3: also return the vision features (phase-1 target)
+    features: bool = True        # SAM 3: also return vision `features` and pooled `text_features` (phase-1 targets; the cache stores them)
     feature_level: int = 2       # SAM 3: FPN level for `features` (2 = stride 14, the map the DETR encoder reads)
     annotation_logit: float = 20.0  # annotation teacher: |logit| of exact masks and of the presence
     eot_id: int = 49407          # CLIP <|endoftext|>; tokens after the first one are padding (attention mask 0)
@@ -125,9 +127,11 @@ def eot_attention_mask(ids: torch.Tensor, eot_id: int = 49407) -> torch.Tensor:
     after = (is_eot.cumsum(1) - is_eot) > 0
     return (~after).long()
 
-def sam3_text_forward(model, ids: torch.Tensor, eot_id: int = 49407, **inputs):
-    "`Sam3Model` on text prompts as Meta's code runs it: CLIP ids up to end-of-text, plus the geometry CLS. `inputs`: pixel_values or vision_embeds."
-    return model(input_ids=ids, attention_mask=eot_attention_mask(ids, eot_id), **geometry_cls_inputs(len(ids), ids.device), **inputs)
+def sam3_text_forward(model, ids: torch.Tensor, eot_id: int = 49407, text_embeds=None, **inputs):
+    """`Sam3Model` on text prompts as Meta's code runs it: CLIP ids up to end-of-text, plus the geometry CLS. `inputs`: pixel_values
+    or vision_embeds; `text_embeds`: the text encoder's output for `ids` when already computed (`sam3_text_encode`)."""
+    text = {"input_ids": ids} if text_embeds is None else {"text_embeds": text_embeds}
+    return model(**text, attention_mask=eot_attention_mask(ids, eot_id), **geometry_cls_inputs(len(ids), ids.device), **inputs)
 
 def sam3_tokenizer(processor=None):
     "The local processor's CLIP tokenizer, else the offline CLIP BPE of `sam3m4.data` (the same ids)."
@@ -139,6 +143,21 @@ def tokenize_prompts(tokenizer, prompts: list[str]) -> torch.Tensor:
     return tokenizer(list(prompts), padding="max_length", max_length=32, truncation=True, return_tensors="pt")["input_ids"]
 
 # %% ../nbs/08_teacher.ipynb #167cc734
+def pool_text_tokens(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    "Mean over the kept tokens: [B,L,d] states and a [B,L] 0/1 attention mask -> [B,d]."
+    m = mask.to(tokens.dtype).unsqueeze(-1)
+    return (tokens * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+def sam3_text_encode(model, ids: torch.Tensor, eot_id: int = 49407) -> tuple:
+    """SAM 3's text encoder on the distinct rows of `ids` [B,L], spread back to B rows: (text_embeds for `sam3_text_forward`,
+    pooled text features [B,d] = `pool_text_tokens` of the projected token states)."""
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+    uniq, inv = torch.unique(ids, dim=0, return_inverse=True)
+    mask = eot_attention_mask(uniq, eot_id)
+    tok = model.get_text_features(input_ids=uniq, attention_mask=mask, return_dict=True).pooler_output
+    return BaseModelOutputWithPooling(pooler_output=tok[inv]), pool_text_tokens(tok, mask)[inv]
+
+# %% ../nbs/08_teacher.ipynb #5c6d5921
 SAM3_TEACHER_INPUT = "original image via sam3_preprocess; geometry CLS; kept by score x presence; letterbox frame"
 
 def _originals(batch: dict) -> tuple[list, list[int]]:
@@ -177,6 +196,11 @@ class Sam3Teacher:
         torch.manual_seed(seed)
         return cls(Sam3Model(sam3_config(name)), None, cfg, source=f"sam3:random-init({name},seed={seed})")
 
+    @property
+    def no_features(self) -> str | None:
+        "Why this teacher emits no phase-1 targets (None: it emits `features` and `text_features`)."
+        return None if self.cfg.features else "SAM 3 run with features=False (--no-features)"
+
     def fingerprint(self) -> dict:
         "What the cache fingerprint depends on: source path, weight files' identity, the selection config, size, input path."
         return {"source": self.source, "weights": self.load_report.get("weights"), "config": config_to_dict(self.cfg) | {"device": None},
@@ -204,7 +228,8 @@ class Sam3Teacher:
         vis_b = Sam3VisionEncoderOutput(last_hidden_state=vis.last_hidden_state[sel],
                                         fpn_hidden_states=tuple(t[sel] for t in vis.fpn_hidden_states),
                                         fpn_position_encoding=tuple(t[sel] if t.shape[0] == len(images) else t for t in vis.fpn_position_encoding))
-        out = sam3_text_forward(self.model, ids, self.cfg.eot_id, vision_embeds=vis_b)
+        text_embeds, text_feats = sam3_text_encode(self.model, ids, self.cfg.eot_id)
+        out = sam3_text_forward(self.model, ids, self.cfg.eot_id, text_embeds=text_embeds, vision_embeds=vis_b)
         side = _mask_side(self.cfg, S, out.pred_masks.shape[-1])
         res = []
         for b in range(B):
@@ -216,6 +241,7 @@ class Sam3Teacher:
             if self.cfg.features:
                 f = vis_b.fpn_hidden_states[self.cfg.feature_level][b]
                 d["features"] = letterbox_maps(f, hw, S, f.shape[-1], 0.0).cpu()
+                d["text_features"] = text_feats[b].float().cpu()
             d["source"] = self.source
             res.append(d)
         return res
@@ -276,6 +302,7 @@ class AnnotationTeacher:
     "Ground-truth annotations as teacher outputs (the built-in world): exact masks, boxes, presence."
     source = "annotation-teacher(world)"
     binary_masks = True   # masks are ±annotation_logit only: the cache stores them as bits
+    no_features = "the annotation teacher (ground truth) has no vision or text features; phase 1 needs SAM 3"
     def __init__(self, cfg: TeacherConfig | None = None): self.cfg = cfg or TeacherConfig()
     def fingerprint(self) -> dict:
         return {"source": self.source, "mask_size": self.cfg.mask_size, "annotation_logit": self.cfg.annotation_logit}

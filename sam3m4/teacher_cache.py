@@ -20,11 +20,12 @@ from .sam3_weights import inspect_official_sam3, load_sam3, resolve_sam3_path, s
 from .teacher import AnnotationTeacher, Sam3Teacher, TeacherConfig, check_output
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'dataset_fingerprint', 'cache_fingerprint', 'build_teacher_cache', 'TeacherCache', 'CachedTeacher',
-           'make_teacher', 'teacher_for', 'build_teacher_caches', 'teacher_info']
+__all__ = ['CACHE_FORMAT', 'TEXT_FILE', 'dataset_fingerprint', 'cache_fingerprint', 'build_teacher_cache', 'TeacherCache',
+           'CachedTeacher', 'make_teacher', 'teacher_for', 'build_teacher_caches', 'teacher_info']
 
 # %% ../nbs/09_teacher_cache.ipynb #5edf9ddd
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2          # 2: text features once per prompt (text table)
+TEXT_FILE = "text_features.safetensors"
 
 def dataset_fingerprint(ds) -> dict:
     "What identifies a dataset's samples: count, image side and a sha256 of the (image id, prompt) sequence."
@@ -42,7 +43,7 @@ def cache_fingerprint(ds_fp: dict, teacher_fp: dict, options: dict) -> str:
     blob = json.dumps({"dataset": ds_fp, "teacher": teacher_fp, "options": options}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
-def _pack_shard(outs: list[dict], mask_format: str, mask_size: int | None) -> tuple[dict, dict]:
+def _pack_shard(outs: list[dict], mask_format: str, mask_size: int | None, text_rows: list[int] | None = None) -> tuple[dict, dict]:
     def resize(m):
         if mask_size is None or not len(m) or m.shape[-1] == mask_size: return m
         return F.interpolate(m[None], (mask_size, mask_size), mode="bilinear", align_corners=False)[0]
@@ -74,9 +75,40 @@ def _pack_shard(outs: list[dict], mask_format: str, mask_size: int | None) -> tu
             if j is None: uniq.append(f); j = len(uniq) - 1
             rows.append(j)
         t["features"] = torch.stack(uniq).half(); t["feature_row"] = torch.tensor(rows).long()
+    if text_rows is not None: t["text_row"] = torch.tensor(text_rows).long()
     return {k: v.contiguous() for k, v in t.items()}, meta
 
+class _TextTable:
+    "The cache's text table: one fp16 row per distinct prompt, append-only, written whole and atomically."
+    def __init__(self, out_dir: Path, recorded: dict | None):
+        self.path, self.prompts, self.rows = out_dir/TEXT_FILE, [], []
+        if recorded and self.path.is_file():   # resume: the file is a superset of what index.json recorded
+            try:
+                with safe_open(str(self.path), framework="pt") as f:
+                    prompts, rows = json.loads(f.metadata()["prompts"]), f.get_tensor("text_features")
+            except Exception as e: raise DataError(f"{self.path}: unreadable text table ({e}); delete {out_dir} and rebuild") from e
+            n = len(recorded["prompts"])
+            if prompts[:n] == recorded["prompts"]: self.prompts, self.rows = prompts[:n], list(rows[:n])
+        self.ok = not recorded or len(self.prompts) == len(recorded["prompts"])   # False: finished shards point into a lost table
+        self.row = {p: i for i, p in enumerate(self.prompts)}
+    def add(self, prompts: list[str], feats: list) -> tuple[list[int], bool]:
+        "Row of each (prompt, text features); True when new rows were added."
+        n0 = len(self.prompts)
+        for p, f in zip(prompts, feats):
+            if p not in self.row: self.row[p] = len(self.prompts); self.prompts.append(p); self.rows.append(f.detach().float().cpu().half())
+        return [self.row[p] for p in prompts], len(self.prompts) > n0
+    def write(self) -> dict:
+        atomic_write_bytes(self.path, st_save({"text_features": torch.stack(self.rows).contiguous()}, metadata={"prompts": json.dumps(self.prompts)}))
+        return {"file": TEXT_FILE, "prompts": list(self.prompts), "dim": int(self.rows[0].shape[-1]),
+                "bytes": self.path.stat().st_size, "sha256": sha256_file(self.path)}
+
 # %% ../nbs/09_teacher_cache.ipynb #c85d5f92
+def _stores(out_dir: Path, index: dict) -> list[str]:
+    "What a cache holds: masks always, and `features` / `text_features` when its first shard has them."
+    if not index["shards"]: return ["masks"]
+    with safe_open(str(out_dir/sorted(index["shards"])[0]), framework="pt") as f: keys = set(f.keys())
+    return ["masks"] + [k for k, key in (("features", "features"), ("text_features", "text_row")) if key in keys]
+
 def build_teacher_cache(teacher, dataset, out_dir, shard_size: int = 64, batch_size: int = 8, mask_size: int | None = None,
                         mask_format: str = "auto", overwrite: bool = False, progress: bool = True) -> dict:
     """Run `teacher` once over `dataset` and write shards + index.json to `out_dir` (resumable).
@@ -99,7 +131,7 @@ def build_teacher_cache(teacher, dataset, out_dir, shard_size: int = 64, batch_s
                 raise DataError(f"{out_dir}: holds a teacher cache for another dataset/teacher/options (fingerprint "
                                 f"{str(index.get('fingerprint'))[:12]}… vs {fp[:12]}…, teacher {index.get('source')!r}); "
                                 "choose another --out folder or pass overwrite=True (--overwrite)")
-            for f in out_dir.glob("shard_*.safetensors"): f.unlink()
+            for f in [*out_dir.glob("shard_*.safetensors"), out_dir/TEXT_FILE]: f.unlink(missing_ok=True)
             index = None
     if index is None:
         index = {"kind": "teacher-cache", "format": CACHE_FORMAT, "fingerprint": fp, "complete": False,
@@ -108,21 +140,29 @@ def build_teacher_cache(teacher, dataset, out_dir, shard_size: int = 64, batch_s
         atomic_write_json(index_path, index)
     done = {name for name, s in index["shards"].items()
             if (out_dir/name).is_file() and (out_dir/name).stat().st_size == s["bytes"] and sha256_file(out_dir/name) == s["sha256"]}
+    text = _TextTable(out_dir, index.get("text"))
+    if not text.ok: done = set()
     index["shards"] = {k: v for k, v in index["shards"].items() if k in done}
     t0, computed = time.perf_counter(), 0
     bar = tqdm(total=n, desc=f"teacher cache ({teacher.source})", disable=not progress, file=sys.stderr)
     for si in range(n_shards):
         name = f"shard_{si:05d}.safetensors"; lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
         if name in done: bar.update(hi - lo); continue
-        outs, idx = [], []
+        outs, idx, prompts = [], [], []
         for b0 in range(lo, hi, batch_size):
             items = [dataset[i] for i in range(b0, min(hi, b0 + batch_size))]
             res = teacher(collate_samples(items))
             if len(res) != len(items): raise DataError(f"teacher {teacher.source} returned {len(res)} outputs for {len(items)} samples")
             for it, o in zip(items, res): check_output(o, f"{teacher.source} on item {it['index']}")
-            outs += res; idx += [int(it["index"]) for it in items]
+            outs += res; idx += [int(it["index"]) for it in items]; prompts += [str(it["prompt"]) for it in items]
             bar.update(len(items))
-        tensors, meta = _pack_shard(outs, mask_format, mask_size)
+        tf = [o.get("text_features") for o in outs]
+        text_rows = None
+        if any(f is not None for f in tf):
+            if any(f is None for f in tf): raise DataError(f"teacher {teacher.source}: some outputs carry text_features and some do not")
+            text_rows, grew = text.add(prompts, tf)
+            if grew: index["text"] = text.write()   # before the shard that points to the new rows
+        tensors, meta = _pack_shard(outs, mask_format, mask_size, text_rows)
         meta.update(source=teacher.source, fingerprint=fp, items=json.dumps(idx))
         atomic_write_bytes(out_dir/name, st_save(tensors, metadata=meta))
         index["shards"][name] = {"lo": lo, "hi": hi, "items": idx, "bytes": (out_dir/name).stat().st_size,
@@ -134,10 +174,15 @@ def build_teacher_cache(teacher, dataset, out_dir, shard_size: int = 64, batch_s
     have = {i for s in index["shards"].values() for i in s["items"]}
     index["skipped"] = sorted(set(range(n)) - have)
     index["complete"] = len(index["shards"]) == n_shards
-    index["bytes"] = sum(s["bytes"] for s in index["shards"].values())
+    index["bytes"] = sum(s["bytes"] for s in index["shards"].values()) + (index["text"]["bytes"] if index.get("text") else 0)
+    index["stores"] = _stores(out_dir, index)
+    index["no_features"] = None if "features" in index["stores"] else (getattr(teacher, "no_features", None) or
+                                                                         f"teacher {teacher.source} returned no features")
     atomic_write_json(index_path, index)
     return {"cache": str(out_dir), "complete": index["complete"], "n_items": n, "n_shards": n_shards,
             "computed_items": computed, "reused_shards": len(done), "skipped": len(index["skipped"]),
+            "stores": index["stores"], "text_prompts": len(index["text"]["prompts"]) if index.get("text") else 0,
+            "no_features": index["no_features"],
             "bytes": index["bytes"], "bytes_per_item": index["bytes"] / max(1, n),
             "bytes_per_image": index["bytes"] / max(1, ds_fp["n_images"]), "source": teacher.source,
             "fingerprint": fp, "seconds": round(time.perf_counter() - t0, 3)}
@@ -166,7 +211,9 @@ class TeacherCache:
                             "(different dataset, teacher or options); rebuild the cache")
         self.source, self.fingerprint_ = self.index["source"], self.index["fingerprint"]
         self.where = {i: (name, off) for name, s in self.index["shards"].items() for off, i in enumerate(s["items"])}
-        self._open: dict = {}
+        self._open: dict = {}; self._text = None
+        self.stores = self.index.get("stores", ["masks"])
+        self.no_features = None if "features" in self.stores else (self.index.get("no_features") or "the cache holds no features")
     def __len__(self): return self.index["n_items"]
     def _shard(self, name):
         if name not in self._open:
@@ -192,12 +239,24 @@ class TeacherCache:
                "presence_logit": f.get_slice("presence_logit")[off:off + 1].reshape(()).float(), "source": self.source}
         if "features" in f.keys():
             r = int(f.get_tensor("feature_row")[off]); out["features"] = f.get_slice("features")[r:r + 1][0].float()
+        if "text_row" in f.keys(): out["text_features"] = self.text_table()[int(f.get_tensor("text_row")[off])]
         return out
     __getitem__ = get
+    def text_table(self) -> torch.Tensor:
+        "The text table [P,d] (fp32), read once and checked against index.json."
+        if self._text is None:
+            rec, p = self.index.get("text"), self.dir/TEXT_FILE
+            if not rec or not p.is_file(): raise DataError(f"{p}: the text table is missing; rebuild the cache")
+            if p.stat().st_size != rec["bytes"] or sha256_file(p) != rec["sha256"]:
+                raise DataError(f"{p}: size or sha256 differs from index.json (a damaged or foreign file); rebuild the cache")
+            with safe_open(str(p), framework="pt") as f: self._text = f.get_tensor("text_features").float()
+        return self._text
     def info(self) -> dict:
-        "Summary: teacher, items, shards, bytes, bytes per item and per distinct image."
-        nb = sum(s["bytes"] for s in self.index["shards"].values())
+        "Summary: teacher, items, shards, what it stores, bytes, bytes per item and per distinct image."
+        nb = sum(s["bytes"] for s in self.index["shards"].values()) + (self.index["text"]["bytes"] if self.index.get("text") else 0)
         return {"cache": str(self.dir), "kind": "teacher-cache", "source": self.source, "complete": self.index["complete"],
+                "stores": self.stores, "no_features": self.no_features,
+                "text_prompts": len(self.index["text"]["prompts"]) if self.index.get("text") else 0,
                 "n_items": len(self), "n_shards": self.index["n_shards"], "shards_done": len(self.index["shards"]),
                 "bytes": nb, "bytes_per_item": nb / max(1, len(self)),
                 "bytes_per_image": nb / max(1, self.index["dataset"].get("n_images") or 1), "options": self.index["options"],
@@ -209,6 +268,7 @@ class CachedTeacher:
     def __init__(self, cache: TeacherCache | str | Path, dataset=None):
         self.cache = cache if isinstance(cache, TeacherCache) else TeacherCache(cache, dataset=dataset)
         self.source = self.cache.source        # reports name the teacher that produced the outputs
+        self.no_features = self.cache.no_features
     def fingerprint(self) -> dict: return self.cache.index["teacher"]
     def __call__(self, batch: dict) -> list[dict]: return [self.cache[int(i)] for i in batch["index"]]
     def __repr__(self): return f"CachedTeacher({self.cache.dir}, source={self.source!r})"
@@ -232,8 +292,10 @@ def teacher_for(spec, ds, split: str = "train", device="cpu", features: bool = F
 def build_teacher_caches(teacher, data, out, image_size: int, negative_ratio: float = 0.3, val_fraction: float = 0.15,
                          seed: int = 0, splits: tuple = ("train", "val"), cfg: TeacherConfig | None = None, allow_partial: bool = False,
                          shard_size: int = 64, batch_size: int = 8, mask_size: int | None = None, overwrite: bool = False,
-                         progress: bool = True) -> dict:
-    "Caches of `teacher` (a spec or a teacher) for the trainer's (train, val) datasets in `out/train`, `out/val`; per split results and totals."
+                         progress: bool = True, features: bool = True) -> dict:
+    """Caches of `teacher` (a spec or a teacher) for the trainer's (train, val) datasets in `out/train`, `out/val`; per split results
+    and totals. `features`: store SAM 3's phase-1 targets (vision and text features) when `cfg` is None (else `cfg.features` rules)."""
+    cfg = cfg if cfg is not None else TeacherConfig(features=features)
     teacher = make_teacher(str(teacher), cfg, allow_partial) if isinstance(teacher, (str, Path)) else teacher
     tr, va = build_datasets(data, image_size, negative_ratio, val_fraction, seed)
     res = {name: build_teacher_cache(teacher, ds, Path(out)/name, shard_size=shard_size, batch_size=batch_size, mask_size=mask_size,
@@ -241,7 +303,9 @@ def build_teacher_caches(teacher, data, out, image_size: int, negative_ratio: fl
            for name, ds in (("train", tr), ("val", va)) if name in splits}
     n_items = sum(r["n_items"] for r in res.values()); nbytes = sum(r["bytes"] for r in res.values())
     n_img = sum(r["bytes"] / r["bytes_per_image"] for r in res.values() if r["bytes_per_image"])
+    first = next(iter(res.values()), {})
     return {"out": str(out), "source": teacher.source, "complete": all(r["complete"] for r in res.values()), "n_items": n_items,
+            "stores": first.get("stores"), "no_features": first.get("no_features"), "text_prompts": {k: r["text_prompts"] for k, r in res.items()},
             "bytes": nbytes, "bytes_per_item": nbytes / max(1, n_items), "bytes_per_image": nbytes / max(1, n_img),
             "seconds": round(sum(r["seconds"] for r in res.values()), 3), "splits": res}
 

@@ -126,9 +126,10 @@ def train_phase(cfg: TrainConfig, data, out, teacher="annotation", init=None, re
     t_val = teacher_for(teacher, val_ds, "val", device, features=cfg.phase == 1)
     probe = t_train(collate_samples([train_ds[0]]))[0] if cfg.phase == 1 else None
     if cfg.phase == 1 and "features" not in probe:
+        why = getattr(t_train, "no_features", None)
         return TrainResult(phase=1, out=str(out), skipped=True, teacher=t_train.source, student=scfg.name,
-                           reason=f"teacher {t_train.source} has no vision features to align to; phase 1 needs SAM 3 (live, or cached "
-                                  "with features). Phase 2 starts from the initial weights.")
+                           reason=f"teacher {t_train.source} has no vision features to align to{f' ({why})' if why else ''}; phase 1 "
+                                  "needs SAM 3 (live, or cached with features: the default). Phase 2 starts from the initial weights.")
     continuing, moved = run.prepare(resume, from_scratch, rank)
     if dist_on: torch.distributed.barrier()
     model = Sam3m4Student(scfg).to(device)

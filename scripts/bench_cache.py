@@ -35,7 +35,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--n", type=int, default=None, help="use only the first N samples")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3, help="passes per variant; the median is reported")
-    ap.add_argument("--features", action="store_true", help="the teacher also returns (and the cache stores) vision features")
+    ap.add_argument("--no-features", action="store_true", help="the teacher returns (and the cache stores) no vision / text features "
+                    "(by default it does, as `sam3m4 teacher cache`)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -51,7 +52,7 @@ def main(argv=None) -> dict:
     recs, prompts = load_records(data)
     ds = GroundedDataset(recs, prompts, DualTokenizer(), image_size=args.image_size, negative_ratio=0.3)   # every image, no split
     if args.n: ds = torch.utils.data.Subset(ds, range(min(args.n, len(ds))))
-    cfg = TeacherConfig(features=args.features)
+    cfg = TeacherConfig(features=not args.no_features)
     live = Sam3Teacher.from_path(args.teacher, cfg) if args.teacher else Sam3Teacher.random_init(args.sam3, cfg)
     what = live.source if args.teacher else f"random-init SAM 3 '{args.sam3}' ({sum(p.numel() for p in live.model.parameters()) / 1e6:.1f} M params, {live.image_size} px input)"
 

@@ -1,0 +1,45 @@
+"""Issue 14 (items 3-4): `sam3m4 pipeline --sam3 <HF folder>` caches SAM 3's vision and text features by default, phase 1
+aligns the student to both (not skipped), and phase 2 starts from phase 1's best checkpoint. The SAM 3 is a tiny random-init
+`transformers.Sam3Model` the test writes with `save_pretrained`: the same folder layout as a user's copy."""
+import json, math
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+
+def test_pipeline_sam3_folder_runs_phase1(tmp_path, run_cli):
+    from transformers import Sam3Model
+    from sam3m4.sam3_weights import sam3_config
+    torch.manual_seed(0)
+    sam3 = tmp_path/"sam3-tiny"
+    Sam3Model(sam3_config("tiny")).save_pretrained(sam3)
+    assert (sam3/"config.json").is_file() and (sam3/"model.safetensors").is_file()
+    work = tmp_path/"work"
+    p = run_cli("pipeline", "--tiny", "--work", work, "--reports", tmp_path/"reports", "--sam3", sam3, "--until", "phase2",
+                "--json", check=True)
+    state = json.loads((work/"pipeline_state.json").read_text())
+
+    tc = state["teacher_cache"]
+    assert tc["status"] == "done" and tc["source"] == f"sam3:{sam3.resolve()}", tc
+    assert tc["stores"] == ["masks", "features", "text_features"] and tc["no_features"] is None, tc
+    # text features once per distinct prompt: the table has as many rows as the split has distinct prompts
+    idx = json.loads((work/"teacher_cache"/"train"/"index.json").read_text())
+    with safe_open(str(work/"teacher_cache"/"train"/"text_features.safetensors"), framework="pt") as f:
+        rows = f.get_tensor("text_features")
+    assert rows.shape == (len(set(idx["text"]["prompts"])), 32) and rows.shape[0] < idx["n_items"], (rows.shape, idx["n_items"])
+
+    p1 = state["phase1"]
+    assert p1["status"] == "done" and "skipped_reason" not in p1, p1
+    assert p1["teacher"] == tc["source"] and p1["steps"] == 4 and Path(p1["best"]).is_dir()
+    assert p1["losses"]["first"]["step"] == 1 and p1["losses"]["last"]["step"] == 4, p1["losses"]
+    for end in ("first", "last"):
+        for k in ("loss", "vision", "text"):
+            v = p1["losses"][end][k]
+            assert math.isfinite(v) and v > 0, (end, k, v)
+    print(f"phase-1 losses: first {p1['losses']['first']}, last {p1['losses']['last']}; "
+          f"cache {tc['bytes_per_image']} bytes per image")
+
+    p2 = state["phase2"]
+    assert p2["status"] == "done" and p2["steps"] == 8, p2
+    assert f"initialised from {Path(p1['best']).resolve()}" in p.stderr or f"initialised from {p1['best']}" in p.stderr, p.stderr[-3000:]
