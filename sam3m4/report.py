@@ -266,10 +266,11 @@ def report_notebook(name: str = "40_eval.ipynb") -> Path:
                       "(pip install . ships the notebooks; pip install -e . reads them from the clone's nbs/)")
 
 def kernel_config():
-    "Papermill's kernel settings: CurveZMQ-encrypted transport where jupyter_client and zmq support it (else their defaults)."
+    "Papermill's kernel settings: IPC transport on POSIX systems; else CurveZMQ encryption where jupyter_client and zmq offer it."
     import zmq
     from jupyter_client.manager import KernelManager
     from traitlets.config import Config
+    if os.name == "posix": return Config({"KernelManager": {"transport": "ipc"}})
     if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
         return Config({"KernelManager": {"transport_encryption": "auto"}})
     return Config()
