@@ -242,16 +242,22 @@ def load_state_dict_checked(model: torch.nn.Module, state_dict: dict, allow_part
     model.load_state_dict({k: v for k, v in state_dict.items() if k in own and k not in report["shape_mismatch"]}, strict=False)
     return report
 
-def read_state_dict(path, fix: str = "save its state dict alone (torch.save(model.state_dict(), f)) or as .safetensors") -> dict:
+def read_state_dict(path, fix: str = "save its state dict alone (torch.save(model.state_dict(), f)) or as .safetensors",
+                    mmap: bool = False) -> dict:
     """Tensors of a local weights file: `.safetensors`, or a torch file read with `weights_only=True` (a bare state dict, or one
-    under `state_dict` / `model`; a DDP `module.` prefix is dropped). `CheckpointError` naming the file, with `fix`, otherwise."""
+    under `state_dict` / `model`; a DDP `module.` prefix is dropped), memory-mapped when `mmap` and the file allows it (a
+    multi-GB checkpoint is then not copied into RAM). `CheckpointError` naming the file, with `fix`, otherwise."""
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"{path}: no such file; pass a local weights file (.safetensors, .pth, .bin, .pt)")
     if path.suffix == ".safetensors":
         try: sd = load_file(str(path))
         except Exception as e: raise CheckpointError(f"{path}: not a readable safetensors file ({e}); re-download it") from e
     else:
-        try: sd = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            try: sd = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+            except RuntimeError as e:
+                if not mmap or "mmap" not in str(e): raise
+                sd = torch.load(path, map_location="cpu", weights_only=True)   # a legacy (non-zip) file cannot be mapped
         except pickle.UnpicklingError:   # torch's text advises turning the check off: not shown
             raise CheckpointError(f"{path}: cannot be read with torch.load(weights_only=True): it is corrupt, or holds Python objects, "
                                   f"which a weights-only load does not run; {fix}") from None
@@ -260,6 +266,7 @@ def read_state_dict(path, fix: str = "save its state dict alone (torch.save(mode
         for key in ("state_dict", "model"):
             if isinstance(sd, dict) and isinstance(sd.get(key), dict): sd = sd[key]; break
     if not isinstance(sd, dict) or not sd or not all(torch.is_tensor(v) for v in sd.values()):
-        raise CheckpointError(f"{path}: holds no state dict of tensors (a flat dict, or one under 'state_dict' / 'model'); {fix}")
+        raise CheckpointError(f"{path}: holds no state dict of tensors (it holds a {type(sd).__name__} that is not a state dict of tensors; "
+                              f"expected a flat dict, or one under 'state_dict' / 'model'); {fix}")
     if all(k.startswith("module.") for k in sd): sd = {k[len("module."):]: v for k, v in sd.items()}   # saved from DDP
     return sd

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import CheckpointError, ConfigError, raise_unless_fits, state_dict_report
+from .core import CheckpointError, ConfigError, raise_unless_fits, read_state_dict, state_dict_report
 
 # %% auto #0
 __all__ = ['SAM3_HELP', 'META_VIT_LAYER_NORM_EPS', 'OFFICIAL_IGNORED', 'TRACKER_REASON', 'OFFICIAL_RECOMPUTED',
@@ -178,21 +178,7 @@ def convert_official_state_dict(sd: dict) -> tuple[dict, dict]:
 # %% ../nbs/07_sam3_weights.ipynb #df6b5042
 def read_official_checkpoint(path) -> dict:
     "The official state dict of `sam3.pt` (weights_only; memory-mapped when the file allows, so 3.4 GB are not copied)."
-    path = Path(path)
-    try:
-        try: ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as e:
-            if "mmap" not in str(e): raise
-            ck = torch.load(path, map_location="cpu", weights_only=True)   # legacy (non-zip) file: no mmap
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint with weights_only=True ({type(e).__name__}: {e}); "
-                              f"re-download the official sam3.pt, or {SAM3_HELP}") from e
-    if isinstance(ck, dict) and isinstance(ck.get("model"), dict): ck = ck["model"]
-    elif isinstance(ck, dict) and isinstance(ck.get("state_dict"), dict): ck = ck["state_dict"]
-    if not isinstance(ck, dict) or not ck or not all(torch.is_tensor(v) for v in ck.values()):
-        raise CheckpointError(f"{path}: not a state dict of tensors (keys 'model' / 'state_dict' or a flat dict expected); "
-                              f"re-download the official sam3.pt, or {SAM3_HELP}")
-    return ck
+    return read_state_dict(path, fix=f"re-download the official sam3.pt, or {SAM3_HELP}", mmap=True)
 
 def sam3_expected_keys(config) -> dict:
     "`Sam3Model(config)`'s state dict as meta tensors (names and shapes only; no memory, no init)."
