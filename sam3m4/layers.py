@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['Attention', 'Block', 'mlp', 'sine_pos', 'mask_iou', 'greedy_match']
+__all__ = ['LAYER_SWAPS', 'Attention', 'Block', 'mlp', 'sine_pos', 'LayerNormX', 'GroupNormX', 'AttentionX', 'to_export_form',
+           'mask_iou', 'greedy_match']
 
 # %% ../nbs/02_layers.ipynb #3a345c8a
 class Attention(nn.Module):
@@ -53,6 +54,55 @@ def sine_pos(h: int, w: int, dim: int, device=None) -> Tensor:
     q = dim // 4; f = 1.0 / (10000 ** (torch.arange(q, device=device, dtype=torch.float32) / q))
     ex, ey = x.flatten()[:, None] * f, y.flatten()[:, None] * f
     return torch.cat([ex.sin(), ex.cos(), ey.sin(), ey.cos()], 1)
+
+# %% ../nbs/02_layers.ipynb #a4081d66
+class LayerNormX(nn.LayerNorm):
+    "`nn.LayerNorm` over the last dim as linear-mean, subtract, rsqrt (XNNPACK has no layer-norm node)."
+    def init_export(self):
+        "The constant 1/D row (a non-persistent buffer: the state dict does not change)."
+        D = self.normalized_shape[-1]
+        self.register_buffer("mean_row", torch.full((1, D), 1.0 / D, device=self.weight.device if self.weight is not None else None), persistent=False)
+    def forward(self, x: Tensor) -> Tensor:
+        if len(self.normalized_shape) != 1: return super().forward(x)
+        if getattr(self, "mean_row", None) is None: self.init_export()
+        d = x - F.linear(x, self.mean_row)
+        y = d * torch.rsqrt(F.linear(d * d, self.mean_row) + self.eps)
+        if self.weight is not None: y = y * self.weight
+        return y + self.bias if self.bias is not None else y
+
+class GroupNormX(nn.GroupNorm):
+    "`nn.GroupNorm` on [B,C,H,W] as 4-D means over a [B,G,C/G,H*W] view (XNNPACK's global average pooling)."
+    def forward(self, x: Tensor) -> Tensor:
+        B, C, H, W = x.shape; G = self.num_groups
+        xv = x.reshape(B, G, C // G, H * W)
+        d = xv - xv.mean((2, 3), keepdim=True)
+        y = (d * torch.rsqrt((d * d).mean((2, 3), keepdim=True) + self.eps)).reshape(B, C, H, W)
+        return y * self.weight.view(1, C, 1, 1) + self.bias.view(1, C, 1, 1) if self.affine else y
+
+class AttentionX(Attention):
+    "`Attention` (same q / kv / o) as explicit bmm → softmax → bmm; `bias` [B,M] is the additive key bias."
+    def forward(self, x, ctx, bias=None):
+        B, N, D = x.shape; M = ctx.shape[1]; h = self.h; d = D // h
+        q = (self.q(x) * d ** -0.5).reshape(B, N, h, d).permute(0, 2, 1, 3).reshape(B * h, N, d)
+        kv = self.kv(ctx)   # slices of the last dim, not a view + unpack (select / squeeze copies)
+        k = kv[..., :D].reshape(B, M, h, d).permute(0, 2, 3, 1).reshape(B * h, d, M)
+        v = kv[..., D:].reshape(B, M, h, d).permute(0, 2, 1, 3).reshape(B * h, M, d)
+        s = torch.bmm(q, k)
+        if bias is not None: s = (s.reshape(B, h, N, M) + bias.reshape(B, 1, 1, M)).reshape(B * h, N, M)
+        y = torch.bmm(torch.softmax(s, -1), v)
+        return self.o(y.reshape(B, h, N, d).permute(0, 2, 1, 3).reshape(B, N, D))
+
+LAYER_SWAPS = [(Attention, AttentionX), (nn.LayerNorm, LayerNormX), (nn.GroupNorm, GroupNormX)]
+
+def to_export_form(model: nn.Module, swaps: list | None = None) -> nn.Module:
+    "Swap every submodule whose class is exactly a key of `swaps` (+ `LAYER_SWAPS`) for its twin, in place; returns `model`."
+    pairs = (swaps or []) + LAYER_SWAPS
+    for m in model.modules():
+        twin = next((new for old, new in pairs if type(m) is old), None)
+        if twin is None: continue
+        m.__class__ = twin
+        if hasattr(m, "init_export"): m.init_export()
+    return model
 
 # %% ../nbs/02_layers.ipynb #ad59caef
 def mask_iou(a: Tensor, b: Tensor) -> Tensor:
