@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_tracker.ipynb #334f2801
 from __future__ import annotations
-import math, time
+import copy, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,13 +17,14 @@ from torch import Tensor
 from .core import CheckpointError, ConfigError, config_from_dict, load_checkpoint, load_state_dict_checked, resolve_checkpoint, sha256_file
 from .data import DualTokenizer
 from .decode import DecodeConfig, decode
-from .layers import Block, greedy_match, mask_iou, sine_pos
+from .layers import Block, greedy_match, mask_iou, sine_pos, to_export_form
 from .student import Sam3m4Student, StudentConfig, load_student, student_config
 
 # %% auto #0
-__all__ = ['MemoryConfig', 'TrackerConfig', 'MemoryModule', 'rgb_stride4', 'VideoStudent', 'make_video_student', 'associate',
-           'Tracker', 'track_video', 'synthetic_clip', 'OracleStudent', 'oracle_video_student', 'load_video_model',
-           'benchmark_streaming']
+__all__ = ['STEP_STATE', 'STEP_INPUTS', 'STEP_OUTPUTS', 'MemoryConfig', 'TrackerConfig', 'MemoryModule', 'rgb_stride4',
+           'VideoStudent', 'make_video_student', 'associate', 'Tracker', 'track_video', 'synthetic_clip',
+           'OracleStudent', 'oracle_video_student', 'load_video_model', 'benchmark_streaming', 'MemoryX',
+           'step_programs', 'eager_step_runner', 'StepTracker']
 
 # %% ../nbs/06_tracker.ipynb #d40a6857
 @dataclass
@@ -383,3 +384,257 @@ def benchmark_streaming(student="mobile", n_frames: int = 5, objects: int = 2, w
     return {"student": model.student.cfg.name, "image_size": S, "objects": objects, "frames": len(ms), "ms_median": round(med, 1),
             "fps_median": round(1000 / med, 3), "image_path_ms_median": round(med_i, 1), "tracker_vs_image_path": round(med / med_i, 3),
             "threads": torch.get_num_threads(), "memory_params": sum(p.numel() for p in model.memory.parameters())}
+
+# %% ../nbs/06_tracker.ipynb #1fba5671
+STEP_STATE = ("mem", "mem_ptr", "valid", "ptr", "prev_prob", "proto")
+STEP_INPUTS = {"init": ("features", "images", "masks"),
+               "predict": ("features", "images") + STEP_STATE,
+               "commit": ("features", "ptr_new", "prob", "mem", "mem_ptr", "valid")}
+STEP_OUTPUTS = {"init": STEP_STATE, "predict": ("mask_logits", "obj_logit", "ptr_new"), "commit": ("mem", "mem_ptr", "valid")}
+
+def _rows(x: Tensor, ones_n: Tensor) -> Tensor:
+    "x [1,...] repeated over the N rows as a broadcast product with ones [N] (the backends take no expand_copy)."
+    return x * ones_n.reshape(-1, *([1] * (x.dim() - 1)))
+
+class MemoryX(MemoryModule):
+    "`MemoryModule` as the three step functions on explicit state (see above); same state dict. Build with `MemoryX.convert`."
+    @classmethod
+    def convert(cls, memory: MemoryModule, image_size: int, feat_hw: tuple[int, int], max_objects: int) -> "MemoryX":
+        "A converted, prepared deep copy of `memory` (eval mode, no gradients) for frames of `image_size` and `feat_hw` features."
+        if type(memory) is not MemoryModule: raise ConfigError(f"MemoryX converts a MemoryModule, not {type(memory).__name__}")
+        if image_size % 16 or image_size // 16 != feat_hw[0] or image_size // 16 != feat_hw[1]:
+            raise ConfigError(f"features {tuple(feat_hw)} must be the stride-16 grid of {image_size}-px frames")
+        if max_objects < 1: raise ConfigError(f"max_objects must be ≥ 1 (got {max_objects})")
+        m = to_export_form(copy.deepcopy(memory).eval())
+        m.__class__ = cls
+        for p in m.parameters(): p.requires_grad_(False)
+        return m._prepare(image_size, tuple(feat_hw), max_objects)
+
+    def _prepare(self, image_size, feat_hw, n):
+        (h, w), M, C = feat_hw, self.cfg.dim, self.cfg.refine_channels
+        self.n, self.feat_hw, self.image_size, self.mask_hw = n, feat_hw, image_size, (image_size // 4, image_size // 4)
+        H, W = self.mask_hw; dev = self.slot_emb.device
+        consts = {"_pos": sine_pos(h, w, M, dev), "_ones_n": torch.ones(n, device=dev), "_ones_hw": torch.ones(1, 1, h * w, device=dev),
+                  "_ones_c": torch.ones(1, 1, C, device=dev), "_ones_cc": torch.ones(C, 1, device=dev), "_ones_HW": torch.ones(H * W, 1, device=dev)}
+        for k, v in consts.items(): self.register_buffer(k, v, persistent=False)
+        # refine[0] reads cat([reduce(up) C, rgb 3, prev, near, sim, app 2]): split into per-object and per-frame (rgb) channels
+        c0 = self.refine[0]; obj = list(range(C)) + list(range(C + 3, c0.in_channels))
+        self.refine0_obj = nn.Conv2d(len(obj), c0.out_channels, 3, padding=1).to(dev).eval()
+        self.refine0_rgb = nn.Conv2d(3, c0.out_channels, 3, padding=1, bias=False).to(dev).eval()
+        with torch.no_grad():
+            self.refine0_obj.weight.copy_(c0.weight[:, obj]); self.refine0_obj.bias.copy_(c0.bias)
+            self.refine0_rgb.weight.copy_(c0.weight[:, C:C + 3])
+        for p in list(self.refine0_obj.parameters()) + list(self.refine0_rgb.parameters()): p.requires_grad_(False)
+        return self
+
+    def state_dict(self, *a, **k):
+        "`MemoryModule`'s state dict (the split refine conv is a derived, export-only copy)."
+        sd = super().state_dict(*a, **k)
+        return type(sd)((key, v) for key, v in sd.items() if not key.startswith(("refine0_obj.", "refine0_rgb.")))
+
+    def _unit_channels(self, e: Tensor) -> Tensor:
+        "`F.normalize(e, dim=1)` of e [1,C,H,W]: a ones-row product for the sum of squares, rsqrt(max(s, 1e-24))."
+        _, C, H, W = e.shape; ef = e.reshape(1, C, H * W)
+        return (ef * torch.rsqrt(torch.clamp(torch.bmm(self._ones_c, ef * ef), min=1e-24))).reshape(1, C, H, W)
+
+    def _frame_colours(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        "Per frame, shared by the rows: colours at stride 4 [1,3,H,W] (`rgb_stride4`) and the pixel embedding [1,C,H,W]."
+        rgb4 = (F.avg_pool2d(images, 4) - 0.5) * 2.0
+        return rgb4, self.pix_embed(rgb4)
+
+    def _encode_rows(self, features: Tensor, masks: Tensor) -> Tensor:
+        "`encode` with one frame's features [1,D,h,w] for the N masks [N,H,W] -> [N,h*w,M]."
+        N, H, W = masks.shape; (h, w), M = self.feat_hw, self.cfg.dim
+        m = self.mem_mask(masks.reshape(N, 1, H, W))
+        if m.shape[-2:] != (h, w): m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
+        return self.mem_fuse(self.mem_feat(features) + m).reshape(N, M, h * w).permute(0, 2, 1)
+
+    def _pool_rows(self, cond: Tensor, prob: Tensor) -> Tensor:
+        "`_pool`: cond [N,M,h,w] averaged under prob [N,1,H,W] pooled to (h,w) (H/h is an integer: avg_pool2d)."
+        N, M, h, w = cond.shape
+        wgt = F.avg_pool2d(prob, prob.shape[-1] // w) if prob.shape[-1] != w else prob
+        s = torch.bmm(cond.reshape(N, M, h * w), wgt.reshape(N, h * w, 1)).reshape(N, M)
+        return s / torch.clamp(wgt.mean((2, 3), keepdim=True).reshape(N, 1) * float(h * w), min=1e-3)
+
+    def _masked_mean_rows(self, e1: Tensor, masks: Tensor) -> Tensor:
+        "`_masked_mean` of one frame's embedding e1 [1,C,H,W] under masks [N,H,W] -> [N,C]."
+        N = masks.shape[0]; C = e1.shape[1]; pf = masks.reshape(N, -1)
+        s = torch.bmm(pf.reshape(1, N, -1), e1.reshape(C, -1).t().reshape(1, -1, C)).reshape(N, C)
+        return s / torch.clamp(torch.mm(pf, self._ones_HW), min=1e-3)
+
+    def init_x(self, features: Tensor, images: Tensor, masks: Tensor) -> tuple[Tensor, ...]:
+        "`init_state` for masks [N,H,W] (0..1) on one frame -> the state tensors `STEP_STATE`."
+        N, H, W = masks.shape; (h, w), M, s = self.feat_hw, self.cfg.dim, self.slots
+        ptr = self.ptr_head(self._pool_rows(_rows(self.q_proj(features), self._ones_n), masks.reshape(N, 1, H, W)))
+        enc = self._encode_rows(features, masks).reshape(N, 1, h * w, M)
+        mem = torch.cat([enc] + [enc * 0.0] * (s - 1), 1)
+        mem_ptr = torch.cat([ptr.reshape(N, 1, M)] + [ptr.reshape(N, 1, M) * 0.0] * (s - 1), 1)
+        one = ptr[:, :1] * 0.0 + 1.0
+        valid = torch.cat([one] + [one * 0.0] * (s - 1), 1)
+        _, e = self._frame_colours(images)
+        return mem, mem_ptr, valid, ptr, masks, self._masked_mean_rows(e, masks)
+
+    def predict_x(self, features: Tensor, images: Tensor, mem: Tensor, mem_ptr: Tensor, valid: Tensor, ptr: Tensor,
+                  prev_prob: Tensor, proto: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        "`predict` on explicit state -> mask_logits [N,H,W], obj_logit [N], ptr_new [N,M]."
+        N, slots, hw, M = mem.shape; h, w = self.feat_hw; H, W = prev_prob.shape[-2:]; C = self.cfg.refine_channels
+        x = _rows(self.q_proj(features).reshape(1, M, hw).permute(0, 2, 1) + self._pos, self._ones_n)
+        memt = (mem + self._pos.reshape(1, 1, hw, M) + self.slot_emb.reshape(1, slots, 1, M)).reshape(N, slots * hw, M)
+        ctx = torch.cat([memt, mem_ptr + self.slot_emb.reshape(1, slots, M)], 1)
+        bias = (torch.cat([(valid.reshape(N, slots, 1) * self._ones_hw).reshape(N, slots * hw), valid], 1) - 1.0) * 1e4
+        for blk in self.blocks: x = blk(x, ctx, bias)
+        cond = self.norm(x).permute(0, 2, 1).reshape(N, M, h, w)
+        red = F.interpolate(self.reduce(cond), size=(H, W), mode="bilinear", align_corners=False)
+        sim = torch.bmm(ptr.reshape(N, 1, M), cond.reshape(N, M, hw)) * (1.0 / math.sqrt(M))
+        sim = F.interpolate(sim.reshape(N, 1, h, w), size=(H, W), mode="bilinear", align_corners=False)
+        prev = prev_prob.reshape(N, 1, H, W)
+        near = F.max_pool2d(prev, 5, 1, 2)
+        rgb4, e = self._frame_colours(images); e1 = self._unit_channels(e)
+        u = torch.cat([self._masked_mean_rows(e1, prev_prob), proto], 0)                  # [2N,C]: the two prototypes
+        u = u * torch.rsqrt(torch.clamp(torch.mm(u * u, self._ones_cc), min=1e-24))
+        a = torch.bmm(u.reshape(1, 2 * N, C), e1.reshape(1, C, H * W)).reshape(2 * N, H * W)
+        app = torch.cat([a[:N].reshape(N, 1, H, W), a[N:].reshape(N, 1, H, W)], 1)
+        y = self.refine0_obj(torch.cat([red, prev, near, sim, app], 1)) + self.refine0_rgb(rgb4)   # == refine[0](cat(...))
+        for layer in list(self.refine)[1:]: y = layer(y)
+        logit = y.reshape(N, H, W) + self.prev_gain * (2.0 * prev_prob - 1.0)
+        pooled = self._pool_rows(cond, torch.sigmoid(logit).reshape(N, 1, H, W))
+        obj = self.obj_head(torch.cat([pooled, cond.mean((2, 3), keepdim=True).reshape(N, M)], 1)).reshape(N)
+        return logit, obj, self.ptr_head(pooled)
+
+    def commit_x(self, features: Tensor, ptr_new: Tensor, prob: Tensor, mem: Tensor, mem_ptr: Tensor, valid: Tensor):
+        "`write`: the frame with masks prob [N,H,W] into slot 1, recent slots shifted -> mem, mem_ptr, valid."
+        N, s = mem.shape[0], self.slots
+        new = self._encode_rows(features, prob)
+        return (torch.cat([mem[:, :1], new.reshape(N, 1, *new.shape[1:]), mem[:, 1:s - 1]], 1),
+                torch.cat([mem_ptr[:, :1], ptr_new.reshape(N, 1, -1), mem_ptr[:, 1:s - 1]], 1),
+                torch.cat([valid[:, :1], valid[:, :1] * 0.0 + 1.0, valid[:, 1:s - 1]], 1))
+
+class _StepMethod(nn.Module):
+    "One step function of a `MemoryX` as a module with tensor inputs (what torch.export takes)."
+    def __init__(self, mx: MemoryX, method: str): super().__init__(); self.mx, self.method = mx, method
+    def forward(self, *xs): return getattr(self.mx, f"{self.method}_x")(*xs)
+
+def step_programs(memory: MemoryModule, image_size: int, feat_hw: tuple[int, int], max_objects: int) -> dict[str, tuple[nn.Module, tuple]]:
+    """{"init" | "predict" | "commit": (module, example inputs)}, ready for `torch.export.export(module, inputs)`: one converted
+    copy of `memory` shared by the three; inputs / outputs in the order of `STEP_INPUTS` / `STEP_OUTPUTS`."""
+    mx = MemoryX.convert(memory, image_size, feat_hw, max_objects)
+    dev = mx.slot_emb.device; D = mx.q_proj.in_channels; H = image_size // 4
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(1, D, *feat_hw, generator=g).to(dev); images = torch.rand(1, 3, image_size, image_size, generator=g).to(dev)
+    masks = torch.zeros(max_objects, H, H, device=dev)
+    for k in range(max_objects): masks[k, (k % 4) * H // 4:(k % 4 + 1) * H // 4, H // 4:H // 2] = 1.0
+    with torch.no_grad():
+        state = mx.init_x(features, images, masks)
+        logits, _, ptr_new = mx.predict_x(features, images, *state)
+    mods = {k: _StepMethod(mx, k).eval() for k in STEP_INPUTS}
+    return {"init": (mods["init"], (features, images, masks)), "predict": (mods["predict"], (features, images, *state)),
+            "commit": (mods["commit"], (features, ptr_new, (logits > 0).float(), *state[:3]))}
+
+def eager_step_runner(memory: MemoryModule, image_size: int, feat_hw: tuple[int, int], max_objects: int):
+    "A `run(method, tensors) -> list of tensors` executing `step_programs` eagerly (tests; the reference for exported ones)."
+    progs = step_programs(memory, image_size, feat_hw, max_objects)
+    @torch.no_grad()
+    def run(method: str, xs: list) -> list:
+        if method not in progs: raise ConfigError(f"unknown step method {method!r}; known: {sorted(progs)}")
+        if len(xs) != len(STEP_INPUTS[method]): raise ConfigError(f"{method} takes {STEP_INPUTS[method]}, got {len(xs)} tensors")
+        return list(progs[method][0](*xs))
+    return run
+
+# %% ../nbs/06_tracker.ipynb #41773f11
+class StepTracker:
+    "`Tracker` over the step programs: `start(image_outputs, images, masks=None)`, then `step(image_outputs, images)` per frame."
+    def __init__(self, run, cfg: TrackerConfig | None, max_objects: int, image_size: int):
+        if max_objects < 1: raise ConfigError(f"max_objects must be ≥ 1 (got {max_objects})")
+        self.run, self.cfg, self.N, self.S = run, cfg or TrackerConfig(), max_objects, image_size
+        self.hw4 = (image_size // 4, image_size // 4)
+
+    def _call(self, method: str, xs: list) -> list[Tensor]:
+        out = list(self.run(method, xs))
+        if len(out) != len(STEP_OUTPUTS[method]): raise ConfigError(f"{method} returned {len(out)} tensors, expected {STEP_OUTPUTS[method]}")
+        return out
+
+    def _frame(self, image_outputs: dict, images: Tensor) -> tuple[dict, Tensor]:
+        if images.dim() != 4 or images.shape[0] != 1 or tuple(images.shape[-2:]) != (self.S, self.S):
+            raise ConfigError(f"images must be [1,3,{self.S},{self.S}] (got {tuple(images.shape)})")
+        out_t = {k: v[0] for k, v in image_outputs.items()}
+        if tuple(out_t["mask_logits"].shape[-2:]) != self.hw4:
+            raise ConfigError(f"mask_logits {tuple(out_t['mask_logits'].shape[-2:])} are not the stride-4 grid {self.hw4} of {self.S}-px frames")
+        return out_t, images
+
+    def start(self, image_outputs: dict, images: Tensor, masks: Tensor | None = None, object_ids: list[int] | None = None) -> dict:
+        "First frame: objects from `masks` [K,S,S] (bool), else from the confident detections -> {object_id: BoolTensor[S,S]}."
+        out_t, images = self._frame(image_outputs, images)
+        self.t, self.next_id, self.events, self.state = 0, 0, [], None
+        self.row_ids: list = [None] * self.N     # object id per row (None: free)
+        self.order: list[int] = []               # live rows, in the order their tracks were added
+        self.misses = torch.zeros(self.N, dtype=torch.long); self.visible = torch.zeros(self.N, dtype=torch.bool)
+        dev = out_t["mask_logits"].device
+        self.logits = torch.full((self.N, *self.hw4), -20.0, device=dev)
+        if masks is None: m4 = decode(out_t, self.cfg.detect)["masks"].float()
+        elif len(masks): m4 = (F.interpolate(torch.as_tensor(masks).to(dev)[None].float(), size=self.hw4, mode="area")[0] >= 0.5).float()
+        else: m4 = torch.zeros(0, *self.hw4, device=dev)
+        self._add(out_t, images, m4, object_ids)
+        return self._result()
+
+    def _add(self, out_t: dict, images: Tensor, m4: Tensor, object_ids=None):
+        if len(m4) == 0: return
+        ids = list(object_ids) if object_ids is not None else list(range(self.next_id, self.next_id + len(m4)))
+        self.next_id = max([self.next_id - 1, *ids]) + 1
+        masks = torch.zeros(self.N, *self.hw4, device=m4.device); rows = []
+        for m, i in zip(m4, ids):
+            if None not in self.row_ids: self.events.append({"frame": self.t, "object": i, "event": "over_capacity"}); continue
+            r = self.row_ids.index(None); self.row_ids[r] = i; masks[r] = m; rows.append(r)
+            self.events.append({"frame": self.t, "object": i, "event": "new"})
+        if not rows: return
+        new = self._call("init", [out_t["features"][None], images, masks])
+        if self.state is None: self.state = new
+        else:
+            idx = torch.tensor(rows, device=masks.device)
+            for s, n in zip(self.state, new): s[idx] = n[idx]
+        for r in rows: self.logits[r] = (masks[r] - 0.5) * 20.0; self.misses[r] = 0; self.visible[r] = True; self.order.append(r)
+
+    def step(self, image_outputs: dict, images: Tensor) -> dict:
+        "Track into the next frame -> {object_id: BoolTensor[S,S]} of the live tracks (as `Tracker.step`)."
+        out_t, images = self._frame(image_outputs, images)
+        self.t += 1
+        d = decode(out_t, self.cfg.detect); det, det_masks = d["mask_logits"], d["masks"]
+        used = torch.zeros(len(det), dtype=torch.bool, device=det.device)
+        live = list(self.order)
+        if live:
+            feats = out_t["features"][None]
+            logits, obj, ptr_new = self._call("predict", [feats, images, *self.state])
+            logits = logits.clone(); found = torch.zeros(self.N, dtype=torch.bool)
+            if self.cfg.correct_iou > 0 and len(det):
+                L = torch.tensor(live, device=logits.device)
+                iou = torch.maximum(mask_iou(logits[L] > 0, det_masks), mask_iou(self.state[4][L] > 0.5, det_masks))
+                for i, j in associate(iou, self.cfg.correct_iou):
+                    r = live[i]; logits[r] = self.cfg.correct_mix * det[j] + (1 - self.cfg.correct_mix) * logits[r]; found[r] = True; used[j] = True
+            prob = (logits > 0).to(logits.dtype)
+            mem, mem_ptr, valid = self._call("commit", [feats, ptr_new, prob, *self.state[:3]])
+            self.state = [mem, mem_ptr, valid, ptr_new, prob, self.state[5]]
+            for r in live:
+                self.logits[r] = logits[r]; self.visible[r] = bool(obj[r] >= 0) or bool(found[r])
+                self.misses[r] = 0 if self.visible[r] else self.misses[r] + 1
+            for r in [r for r in live if self.misses[r] >= self.cfg.lost_after]:
+                self.events.append({"frame": self.t, "object": self.row_ids[r], "event": "lost"})
+                self.row_ids[r] = None; self.order.remove(r)
+        if self.cfg.new_objects and len(det):
+            dm = det_masks[~used]
+            if self.order and len(dm): dm = dm[mask_iou(dm, self.logits[torch.tensor(self.order)] > 0).amax(1) < self.cfg.new_object_iou]
+            self._add(out_t, images, dm.float())
+        return self._result()
+
+    @property
+    def ids(self) -> list[int]:
+        "The live tracks' object ids, in the order they were added."
+        return [self.row_ids[r] for r in self.order]
+
+    def arrays(self) -> dict:
+        "The live tracks as arrays: `ids` [n], `masks` [n,S/4,S/4] (bool, stride 4), `visible` [n] (bool)."
+        idx = torch.tensor(self.order, dtype=torch.long)
+        return {"ids": self.ids, "masks": self.logits[idx] > 0, "visible": self.visible[idx]}
+
+    def _result(self) -> dict:
+        if not self.order: return {}
+        up = F.interpolate(self.logits[torch.tensor(self.order)][None], size=(self.S, self.S), mode="bilinear", align_corners=False)[0] > 0
+        return {i: up[k] for k, i in enumerate(self.ids)}
