@@ -59,3 +59,38 @@ def test_video_sigkill_resume_is_exact_and_skips_a_corrupt_checkpoint(tmp_path, 
     assert a.keys() == b.keys()
     worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
     assert worst <= 1e-5, f"largest parameter difference {worst:g}"
+
+@pytest.mark.slow
+def test_step_tracker_on_xnnpack_pte_follows_tracker(tmp_path):
+    "tracker.pte (init / predict / commit lowered with XNNPACK, one program) driven by `StepTracker` gives `Tracker`'s ids, events and masks."
+    pytest.importorskip("executorch")
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.runtime import Runtime
+    from sam3m4.layers import mask_iou
+    from sam3m4.tracker import STEP_OUTPUTS, StepTracker, Tracker, TrackerConfig, oracle_video_student, step_programs, synthetic_clip
+    torch.manual_seed(0)
+    clip = synthetic_clip(T=8, S=64, speed=1.0, appear_at=4); vs = oracle_video_student(clip)
+    with torch.no_grad():
+        for p in vs.memory.parameters(): p.add_(torch.randn_like(p) * 0.02)
+    progs = step_programs(vs.memory, 64, (4, 4), 4)
+    eps = {k: torch.export.export(m, ins, strict=False) for k, (m, ins) in progs.items()}
+    edge = to_edge_transform_and_lower(eps, partitioner={k: [XnnpackPartitioner()] for k in eps})
+    for k in eps:   # everything on the delegate, one partition per method
+        nodes = [n for n in edge.exported_program(k).graph.nodes if n.op == "call_function"]
+        names = [getattr(n.target, "__name__", str(n.target)) for n in nodes]
+        assert names.count("executorch_call_delegate") == 1 and all(n in ("executorch_call_delegate", "getitem") for n in names), (k, names)
+    (tmp_path/"tracker.pte").write_bytes(edge.to_executorch().buffer)
+    prog = Runtime.get().load_program(tmp_path/"tracker.pte"); methods = {k: prog.load_method(k) for k in STEP_OUTPUTS}
+    cfg = TrackerConfig(lost_after=100); text = vs.prompt_embeddings("disc")
+    outs = vs.frame_outputs(clip["frames"], text)
+    tr, st = Tracker(vs, cfg), StepTracker(lambda name, xs: methods[name].execute(xs), cfg, 4, 64); tr.text = text
+    with torch.no_grad():
+        for t in range(len(clip["frames"])):
+            o1 = {k: v[t:t + 1] for k, v in outs.items()}
+            if t == 0: a, b = tr._start({k: v[0] for k, v in o1.items()}, clip["frames"][0], clip["masks"][0][:2], None), st.start(o1, clip["frames"][:1], clip["masks"][0][:2])
+            else: a, b = tr._advance({k: v[0] for k, v in o1.items()}, clip["frames"][t]), st.step(o1, clip["frames"][t:t + 1])
+            assert list(a) == list(b)
+            for k in a: assert float(mask_iou(a[k][None], b[k][None])[0, 0]) >= 0.99, (t, k)
+    assert st.events == tr.events and st.ids == [0, 1, 2]
