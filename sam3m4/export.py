@@ -18,14 +18,18 @@ from .core import (BackendUnavailable, ConfigError, Sam3m4Error, atomic_write_by
                          project_outputs, sha256_file)
 from .data import load_prompts
 from .decode import DecodeConfig, decode
-from .layers import mask_iou
-from .quantize import (INPUT_NAMES, OUTPUT_NAMES, ImagePath, image_path_inputs, prompt_embeddings, random_student,
-                             student_inputs, _median_ms)
-from .student import load_student
+from .layers import LayerNormX, mask_iou
+from .quantize import ImagePath, prompt_embeddings, random_student, student_inputs, _median_ms
+from .student import (IMAGE_PROGRAM_INPUTS, IMAGE_PROGRAM_OUTPUTS, Sam3m4Student, StudentImagePath, TextProgram,
+                            image_program, load_student)
+
+INPUT_NAMES, OUTPUT_NAMES = IMAGE_PROGRAM_INPUTS, IMAGE_PROGRAM_OUTPUTS   # the image .pte's signature
 
 # %% auto #0
-__all__ = ['BACKENDS', 'QNN_HELP', 'check_backend', 'op_report', 'ExportConfig', 'ExportResult', 'run_pte', 'pte_timing',
-           'pte_instances', 'export_pte', 'export_student']
+__all__ = ['INPUT_NAMES', 'OUTPUT_NAMES', 'BACKENDS', 'QNN_HELP', 'check_backend', 'op_report', 'ExportConfig', 'ExportResult',
+           'conv_linear_filter', 'int8_quantizer', 'lower_methods', 'save_program', 'run_pte', 'pte_timing',
+           'delegated_time_share', 'image_program_inputs', 'pte_instances', 'image_parity', 'ContractImageProgram',
+           'as_image_program', 'export_pte', 'export_student']
 
 # %% ../nbs/31_export.ipynb #d76b38b0
 BACKENDS = ("xnnpack", "coreml", "qnn")
@@ -73,9 +77,9 @@ def _op_name(target) -> str:
     n = getattr(target, "__name__", None) or str(target)
     return n.split(":")[0].replace("<EdgeOpOverload: ", "").strip(">").strip()
 
-def op_report(edge_program, backend: str) -> dict:
-    "Delegated partitions / ops (per backend id) and portable-fallback ops (name -> count) of a lowered program."
-    ep = edge_program.exported_program()
+def op_report(edge_program, backend: str, method: str = "forward") -> dict:
+    "Delegated partitions / ops (per backend id), portable-fallback ops (name -> count) and the delegated share of `method`."
+    ep = edge_program.exported_program(method)
     gm = ep.graph_module
     partitions, delegated, fallback = Counter(), Counter(), Counter()
     for n in ep.graph.nodes:
@@ -88,8 +92,10 @@ def op_report(edge_program, backend: str) -> dict:
         elif name != "getitem":
             fallback[name] += 1
     used = backend if partitions else "portable"
-    return {"backend_used": used, "partitions": dict(partitions), "delegated_ops": sum(delegated.values()),
-            "delegated_by_backend": dict(delegated), "fallback_ops": dict(fallback), "fallback_count": sum(fallback.values())}
+    n_del, n_fb = sum(delegated.values()), sum(fallback.values())
+    return {"backend_used": used, "partitions": dict(partitions), "partitions_total": sum(partitions.values()),
+            "delegated_ops": n_del, "delegated_by_backend": dict(delegated), "fallback_ops": dict(fallback),
+            "fallback_count": n_fb, "delegated_share": round(n_del / max(n_del + n_fb, 1), 4)}
 
 # %% ../nbs/31_export.ipynb #e771e60d
 @dataclass
@@ -101,6 +107,7 @@ class ExportConfig:
     stream_frames: int = 10        # frames fed back to back for the streaming fps
     coreml_precision: str = "fp16" # CoreML compute precision: 'fp16' | 'fp32'
     qnn_soc: str = "SM8650"        # QNN target SoC (QcomChipset name)
+    time_share: bool = True        # with parity: ETDump of 3 runs -> the share of time on the delegate (`delegated_time_share`)
     decode: DecodeConfig = field(default_factory=DecodeConfig)  # the decoding an app applies to the outputs (meta.json `postprocess`)
 
 @dataclass
@@ -112,8 +119,14 @@ class ExportResult:
     pte_path: str | None = None
     meta_path: str | None = None
     pte_mb: float | None = None
-    parity_max_abs: float | None = None
-    mask_iou: float | None = None
+    parity_max_abs: float | None = None   # raw max |Δ| over all outputs (logit units; see `image_parity` for the judged ones)
+    mask_iou: float | None = None         # lowest over the query sets (samples) of the mask-pixel IoU, .pte vs eager
+    box_max_abs_px: float | None = None   # box corners' max |Δ| in pixels of the S x S input
+    score_max_abs: float | None = None    # per-query score (probability) max |Δ|
+    presence_prob_max_abs: float | None = None  # presence probability max |Δ|
+    same_instances: bool | None = None    # decoding keeps the same queries from the .pte's outputs as from eager's
+    delegated_share: float | None = None  # delegated ops / (delegated + portable-fallback ops)
+    partitions: int | None = None         # delegate partitions (all backends)
     latency_ms: float | None = None
     eager_ms: float | None = None
     stream_fps: float | None = None
@@ -123,7 +136,9 @@ class ExportResult:
         return {"backend": self.backend, "status": self.status, "reason": self.reason, "pte_mb": self.pte_mb,
                 "parity_max_abs": self.parity_max_abs, "latency_ms": self.latency_ms, "backend_used": self.backend_used,
                 "mask_iou": self.mask_iou, "eager_ms": self.eager_ms, "stream_fps": self.stream_fps,
-                "fallback_ops": sum(self.fallback_ops.values()), "pte": self.pte_path}
+                "fallback_ops": sum(self.fallback_ops.values()), "pte": self.pte_path, "delegated_share": self.delegated_share,
+                "partitions": self.partitions, "box_max_abs_px": self.box_max_abs_px, "score_max_abs": self.score_max_abs,
+                "presence_prob_max_abs": self.presence_prob_max_abs, "same_instances": self.same_instances}
 
 def _versions() -> dict:
     from importlib.metadata import version, PackageNotFoundError
@@ -137,25 +152,55 @@ def _spec(ts) -> list[dict]:
     return [{"name": n, "shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", "")} for n, t in ts]
 
 # %% ../nbs/31_export.ipynb #8d2e7e33
-def _quantize_pt2e(module: nn.Module, inputs: tuple, backend: str, cfg: ExportConfig, calib: list[tuple]) -> tuple[nn.Module, str]:
-    "PT2E int8 with the backend's quantizer; returns (converted module, description)."
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+_GEMM_OPS = ("aten.linear.default", "aten.conv2d.default", "aten.convolution.default")
+
+def conv_linear_filter(conv_land: tuple = ("image_encoder", "neck", "fused_to_pixel"), never: tuple = ("LayerNormX", "GroupNormX")):
+    """PT2E node filter for the image program's static int8: every conv / linear, and every annotated op inside the
+    conv trunk (`conv_land` module paths: its residual adds and cats); the rest — attention scores and their key
+    bias, norms (`never` module types, whole), head arithmetic — stays fp32, where int8 would cost accuracy and
+    quantize / dequantize pairs the delegate does not fuse."""
+    def keep(n) -> bool:
+        if n.op != "call_function": return True      # weights and inputs of a matched pattern: the op node decides
+        stack = list((n.meta.get("nn_module_stack") or {}).values())
+        types = [t if isinstance(t, str) else t.__qualname__ for _, t in stack]
+        if any(t.endswith(x) for t in types for x in never): return False
+        if str(n.target) in _GEMM_OPS: return True
+        return any(c in path for path, _ in stack for c in conv_land)
+    return keep
+
+def int8_quantizer(backend: str, module: nn.Module, cfg: ExportConfig | None = None) -> tuple[object, str]:
+    """The PT2E quantizer for `module` on `backend` and its description — the one place the int8 scheme is chosen.
+    XNNPACK: the text program gets dynamic int8 activations on its linears (norms fp32; its inputs are a handful of
+    tokens), everything else static int8 with `conv_linear_filter` (what was found to delegate fully); CoreML:
+    `CoreMLQuantizer` int8 weights / uint8 activations; QNN: `QnnQuantizer`'s 8/8 default."""
+    cfg = cfg or ExportConfig()
     if backend == "xnnpack":
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
+        if isinstance(module, TextProgram):
+            q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
+            q.set_module_type(LayerNormX, None)
+            return q, "PT2E XNNPACKQuantizer: dynamic int8 activations, int8 per-channel weights on linears; norms and the token table as the program has them"
         q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-        desc = "PT2E XNNPACKQuantizer: int8 symmetric per-channel weights, int8 static activations"
-    elif backend == "coreml":
+        q.set_filter_function(conv_linear_filter())
+        return q, ("PT2E XNNPACKQuantizer: static int8 (symmetric per-channel weights) on conv / linear and the conv trunk; "
+                   "attention scores, norms and heads fp32")
+    if backend == "coreml":
         from coremltools.optimize.torch.quantization.quantization_config import LinearQuantizerConfig, QuantizationScheme
         from executorch.backends.apple.coreml.quantizer import CoreMLQuantizer
         q = CoreMLQuantizer(LinearQuantizerConfig.from_dict({"global_config": {
             "quantization_scheme": QuantizationScheme.symmetric, "activation_dtype": torch.quint8,
             "weight_dtype": torch.qint8, "weight_per_channel": True}}))
-        desc = "PT2E CoreMLQuantizer: int8 symmetric per-channel weights, uint8 activations"
-    else:
+        return q, "PT2E CoreMLQuantizer: int8 symmetric per-channel weights, uint8 activations"
+    if backend == "qnn":
         from executorch.backends.qualcomm.quantizer.quantizer import QnnQuantizer
         from executorch.backends.qualcomm.serialization.qc_schema import QcomChipset
-        q = QnnQuantizer(soc_model=getattr(QcomChipset, cfg.qnn_soc))
-        desc = f"PT2E QnnQuantizer (default 8-bit activations / 8-bit weights, {cfg.qnn_soc})"
+        return QnnQuantizer(soc_model=getattr(QcomChipset, cfg.qnn_soc)), f"PT2E QnnQuantizer (default 8-bit activations / 8-bit weights, {cfg.qnn_soc})"
+    raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+def _quantize_pt2e(module: nn.Module, inputs: tuple, backend: str, cfg: ExportConfig, calib: list[tuple]) -> tuple[nn.Module, str]:
+    "PT2E int8 with `int8_quantizer`'s choice; returns (converted module, description)."
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    q, desc = int8_quantizer(backend, module, cfg)
     gm = torch.export.export(module, inputs, strict=False).module()
     prepared = prepare_pt2e(gm, q)
     for c in calib or [inputs]: prepared(*c)
@@ -181,66 +226,169 @@ def _qnn_specs(cfg: ExportConfig) -> list:
     return generate_qnn_executorch_compiler_spec(soc_model=getattr(QcomChipset, cfg.qnn_soc),
                                                  backend_options=generate_htp_compiler_spec(use_fp16=cfg.quant == "none"))
 
+def _lower(methods: dict, backend: str, quant: str, calib: dict | None, cfg: ExportConfig) -> tuple:
+    "(edge manager, records, the eager modules lowered — quantized where int8); see `lower_methods`."
+    from executorch.exir import to_edge_transform_and_lower
+    if quant not in ("none", "int8"): raise ConfigError(f"quant {quant!r}: choose none or int8")
+    if backend == "qnn": raise ConfigError("lower_methods: multi-method QNN programs are not built here; export_pte lowers one image program for QNN")
+    eps, targets, how = {}, {}, {}
+    for name, (module, inputs) in methods.items():
+        target = module.eval()
+        if quant == "int8":
+            target, how[name] = _quantize_pt2e(target, tuple(inputs), backend, cfg, list((calib or {}).get(name) or []))
+        else: how[name] = "none (fp32)" if backend != "coreml" else f"none (fp32 weights; CoreML computes in {cfg.coreml_precision})"
+        eps[name], targets[name] = torch.export.export(target, tuple(inputs), strict=False), target
+    edge = to_edge_transform_and_lower(eps, partitioner={k: _partitioners(backend, cfg) for k in eps})
+    records = {k: {**op_report(edge, backend, k), "quantization": how[k]} for k in eps}
+    return edge, records, targets
+
+def lower_methods(methods: dict[str, tuple[nn.Module, tuple]], backend: str, quant: str = "none",
+                  calib: dict[str, list[tuple]] | None = None, cfg: ExportConfig | None = None) -> tuple:
+    """Lower `methods` ({method name: (module, example inputs)}) into ONE multi-method ExecuTorch program for
+    `backend` ('xnnpack' | 'coreml'), PT2E int8 first when `quant='int8'` (`int8_quantizer`; `calib[name]` its
+    calibration inputs, default the example). Returns (edge program manager, {method name: `op_report` + quantization})."""
+    check_backend(backend)
+    edge, records, _ = _lower(methods, backend, quant, calib, cfg or ExportConfig(quant=quant))
+    return edge, records
+
+def save_program(edge, path) -> dict:
+    "Write the ExecuTorch program of `edge` (an edge manager) to `path` atomically; {'file', 'bytes', 'sha256'}."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, edge.to_executorch().buffer)
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
 # %% ../nbs/31_export.ipynb #736d1edb
-def run_pte(path, inputs: tuple) -> list[torch.Tensor]:
-    "Run `forward` of the .pte at `path` with the ExecuTorch runtime (Python bindings)."
+def _load_method(path, method: str = "forward"):
+    "A loaded method of the .pte at `path` (ExecuTorch's quantized kernels registered first: a 4/8-bit token table uses them)."
+    import importlib.util
+    if importlib.util.find_spec("executorch.kernels.quantized") is not None: import executorch.kernels.quantized  # noqa: F401
     from executorch.runtime import Runtime
-    method = Runtime.get().load_program(Path(path)).load_method("forward")
-    return list(method.execute(list(inputs)))
+    return Runtime.get().load_program(Path(path)).load_method(method)
+
+def run_pte(path, inputs: tuple, method: str = "forward") -> list[torch.Tensor]:
+    "Run `method` of the .pte at `path` with the ExecuTorch runtime (Python bindings)."
+    return list(_load_method(path, method).execute(list(inputs)))
 
 def pte_timing(path, inputs: tuple, frames: list[tuple], warmup: int, runs: int) -> dict:
     "Median latency (ms) of the loaded method after warm-up, and streaming fps over `frames` fed back to back."
-    from executorch.runtime import Runtime
-    method = Runtime.get().load_program(Path(path)).load_method("forward")
+    method = _load_method(path)
     ms = _median_ms(lambda: method.execute(list(inputs)), warmup, runs)
     t0 = time.perf_counter()
     for f in frames: method.execute(list(f))
     return {"latency_ms": ms, "stream_fps": len(frames) / (time.perf_counter() - t0)}
 
-def pte_instances(path, images: torch.Tensor, text_embeddings: torch.Tensor, detect: DecodeConfig | None = None,
-                  size: int | None = None) -> list[dict]:
-    "Run the .pte at `path` on a batch and decode each sample with `decode.decode` (the instances an app shows)."
-    named = dict(zip(OUTPUT_NAMES, run_pte(path, (images.float(), text_embeddings.float()))))
-    return [decode({k: v[i] for k, v in named.items()}, detect, size) for i in range(len(images))]
+def delegated_time_share(path, inputs: tuple, method: str = "forward", runs: int = 3) -> dict:
+    """Time on the delegate vs on portable kernels, from an ETDump of `runs` executions (the first is warm-up):
+    DELEGATE_CALL events (one per delegate call) vs OPERATOR_CALL events (one per portable op, kernel included)."""
+    import statistics, tempfile
+    from executorch.devtools import Inspector
+    from executorch.extension.pybindings import portable_lib
+    mod = portable_lib._load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
+    for _ in range(runs): mod.run_method(method, list(inputs))
+    with tempfile.TemporaryDirectory() as d:
+        dump = Path(d)/"run.etdp"; mod.write_etdump_result_to_file(str(dump))
+        blocks = [b for b in Inspector(etdump_path=str(dump)).event_blocks if b.name == "Execute"]
+    delegate = portable = 0.0
+    for ev in (blocks[-1].events if blocks else []):
+        if ev.perf_data is None: continue
+        t = statistics.median(ev.perf_data.raw[1:] or ev.perf_data.raw)
+        if ev.name == "DELEGATE_CALL": delegate += t
+        elif ev.name == "OPERATOR_CALL": portable += t
+    if delegate + portable == 0: raise Sam3m4Error(f"{path}: the ETDump holds no timed delegate or operator calls")
+    return {"delegate_ms": round(delegate, 3), "portable_ms": round(portable, 3),
+            "delegated_time_share": round(delegate / (delegate + portable), 4)}
 
-def _same_instances(outs, eager, detect: DecodeConfig) -> bool:
-    "Whether decoding keeps the same queries from the .pte's outputs as from eager's, sample by sample."
-    a, b = dict(zip(OUTPUT_NAMES, outs)), dict(zip(OUTPUT_NAMES, eager))
-    return all(torch.equal(decode({k: v[i] for k, v in a.items()}, detect)["index"], decode({k: v[i].float() for k, v in b.items()}, detect)["index"])
-               for i in range(len(a["scores"])))
+def image_program_inputs(batch) -> tuple:
+    """A batch `{images, text_embeddings[, text_valid]}` (or a tuple in that order) as the image program's fp32 inputs;
+    a missing `text_valid` is read off the embeddings as the eager model does (padding rows are exactly 0)."""
+    if isinstance(batch, dict): batch = tuple(batch[k] for k in INPUT_NAMES if k in batch)
+    batch = tuple(t.float() for t in batch)
+    if len(batch) == 2: batch = (*batch, (batch[1].abs().amax(-1) > 0).float())
+    if len(batch) != len(INPUT_NAMES): raise ConfigError(f"example inputs: {len(batch)} tensors given, the image program takes {INPUT_NAMES}")
+    return batch
+
+def pte_instances(path, images: torch.Tensor, text_embeddings: torch.Tensor, detect: DecodeConfig | None = None,
+                  size: int | None = None, text_valid: torch.Tensor | None = None) -> list[dict]:
+    "Run the image .pte at `path` on a batch and decode each sample with `decode.decode` (the instances an app shows)."
+    named = dict(zip(OUTPUT_NAMES, run_pte(path, image_program_inputs((images, text_embeddings) if text_valid is None
+                                                                        else (images, text_embeddings, text_valid)))))
+    return [decode({k: v[i] for k, v in named.items()}, detect, size) for i in range(len(images))]
 
 def _mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
     "IoU of the pixels two mask-logit tensors mark (> 0), all queries together; both empty is full agreement."
     pa, pb = (a > 0).reshape(1, -1), (b > 0).reshape(1, -1)
     return 1.0 if not (pa | pb).any() else float(mask_iou(pa, pb)[0, 0])
 
+def image_parity(outs, eager, names, image_size: int, detect: DecodeConfig | None = None) -> dict:
+    """The .pte's outputs against eager's, in units a user can judge: per sample (query set), the IoU of the mask
+    pixels (all queries together, logits > 0), box corners' max |Δ| in pixels of the S×S input, score and
+    presence-probability max |Δ|, and whether decoding keeps the same instances. The raw max |Δ| per output (logit
+    units: large logits far from 0 differ by large amounts without changing a pixel) stays under `raw_max_abs`."""
+    a, b = dict(zip(names, outs)), {k: v.float() for k, v in zip(names, eager)}
+    B = len(a["scores"]); detect = detect or DecodeConfig()
+    ious = [_mask_iou(a["mask_logits"][i], b["mask_logits"][i]) for i in range(B)] if "mask_logits" in a else []
+    same = [torch.equal(decode({k: v[i] for k, v in a.items()}, detect)["index"], decode({k: v[i] for k, v in b.items()}, detect)["index"])
+            for i in range(B)]
+    out = {"mask_iou": min(ious) if ious else None, "mask_iou_per_query_set": ious,
+           "box_max_abs_px": float((a["boxes"] - b["boxes"]).abs().max()) * image_size if "boxes" in a else None,
+           "score_max_abs": float((a["scores"] - b["scores"]).abs().max()),
+           "presence_prob_max_abs": float((torch.sigmoid(a["presence_logit"]) - torch.sigmoid(b["presence_logit"])).abs().max())
+                                    if "presence_logit" in a else None,
+           "same_instances": all(same), "same_instances_per_query_set": same,
+           "raw_max_abs": {k: float((a[k] - b[k]).abs().max()) for k in names}}
+    return out
+
 # %% ../nbs/31_export.ipynb #cdb1666d
+class ContractImageProgram(nn.Module):
+    """Any model with the student's call (`model(images, text_embeddings=…) -> contract dict`) as an image program:
+    `text_valid` zeroes the padding rows it is given; the outputs are those of `output_names` (IMAGE_PROGRAM_OUTPUTS it has)."""
+    input_names = IMAGE_PROGRAM_INPUTS
+    def __init__(self, model: nn.Module, output_names: tuple):
+        super().__init__(); self.model, self.output_names = model, tuple(output_names)
+    def forward(self, images, text_embeddings, text_valid):
+        out = self.model(images, text_embeddings=text_embeddings * text_valid.unsqueeze(-1))
+        return tuple(out[k] for k in self.output_names)
+
+def as_image_program(model: nn.Module, inputs: tuple) -> nn.Module:
+    "The image program `export_pte` lowers: the student's export form (`student.image_program`), or a contract wrapper."
+    if getattr(model, "input_names", None) == IMAGE_PROGRAM_INPUTS and hasattr(model, "output_names"): return model.eval()
+    if isinstance(model, ImagePath): model = model.model
+    if isinstance(model, (Sam3m4Student, StudentImagePath)): return image_program(model, inputs[0].shape[-1])
+    with torch.no_grad(): out = model.eval()(inputs[0], text_embeddings=inputs[1])
+    names = tuple(k for k in IMAGE_PROGRAM_OUTPUTS if k in out)
+    if names[:4] != IMAGE_PROGRAM_OUTPUTS[:4]:
+        raise ConfigError(f"{type(model).__name__} returns {sorted(k for k in out if k != 'source')}; an image program needs {IMAGE_PROGRAM_OUTPUTS[:4]}")
+    return ContractImageProgram(model, names).eval()
+
 def export_pte(model: nn.Module, example_inputs, backend: str, out_dir, name: str | None = None,
                cfg: ExportConfig | None = None, calib: list | None = None, prompts: list[str] | None = None,
-               text_embeddings: torch.Tensor | None = None, source: str | None = None, strict: bool = True) -> ExportResult:
-    "Export the image path of `model` to `<out_dir>/<name>.pte` for `backend`, with `<name>.pte.meta.json`; see above."
+               text_embeddings: torch.Tensor | None = None, source: str | None = None, strict: bool = True,
+               text_valid: torch.Tensor | None = None) -> ExportResult:
+    "Export the image program of `model` to `<out_dir>/<name>.pte` for `backend`, with `<name>.pte.meta.json`; see above."
     cfg = cfg or ExportConfig()
     if cfg.quant not in ("none", "int8"): raise ConfigError(f"--quant {cfg.quant!r}: choose none or int8")
     if backend not in BACKENDS: raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     name = name or f"image_path_{backend}_{cfg.quant}"
     pte, meta_path = out_dir/f"{name}.pte", out_dir/f"{name}.pte.meta.json"
-    module = (model if isinstance(model, ImagePath) else ImagePath(model)).eval().float()
-    inputs, calib = image_path_inputs(example_inputs), [image_path_inputs(c) for c in (calib or [])]
-    if len(inputs) != len(INPUT_NAMES): raise ConfigError(f"example inputs: {len(inputs)} tensors given, the image path takes {INPUT_NAMES}")
+    inputs, calib = image_program_inputs(example_inputs), [image_program_inputs(c) for c in (calib or [])]
+    module = as_image_program(model.float(), inputs)
+    names = tuple(module.output_names); size = int(inputs[0].shape[-1])
     with torch.no_grad(): eager = module(*inputs)
     meta = {"name": name, "backend_requested": backend, "backend_used": None, "status": None, "fallback_reason": "",
-            "source": source, "inputs": _spec(zip(INPUT_NAMES, inputs)), "outputs": _spec(zip(OUTPUT_NAMES, eager)),
+            "source": source, "program": type(module).__name__, "inputs": _spec(zip(INPUT_NAMES, inputs)), "outputs": _spec(zip(names, eager)),
             "postprocess": {"decode": {"score_thr": cfg.decode.score_thr, "nms": cfg.decode.nms, "nms_iou": cfg.decode.nms_iou},
                             "rule": cfg.decode.describe(), "function": "sam3m4.decode.decode"},
             "quantization": {"quant": cfg.quant}, "versions": _versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": f"{platform.system()} {platform.machine()}"}
     res = ExportResult(backend=backend, status="ok", meta_path=str(meta_path))
-    if text_embeddings is not None:   # the text-embedding cache the app feeds in (one row per prompt)
+    if text_embeddings is not None:   # the prompt-set cache the app feeds in (one row per prompt): embeddings + validity
+        valid = text_valid if text_valid is not None else (text_embeddings.abs().amax(-1) > 0)
         cache = out_dir/f"{name}.prompts.safetensors"
-        save_file({"text_embeddings": text_embeddings.float().contiguous()}, str(cache), metadata={"prompts": json.dumps(prompts or [])})
+        save_file({"text_embeddings": text_embeddings.float().contiguous(), "text_valid": valid.float().contiguous()}, str(cache),
+                  metadata={"prompts": json.dumps(prompts or [])})
         meta["prompt_set"] = {"prompts": prompts or [], "embeddings": cache.name, "sha256": sha256_file(cache),
-                              "shape": list(text_embeddings.shape), "row_per_prompt": True}
+                              "shape": list(text_embeddings.shape), "tensors": ["text_embeddings", "text_valid"], "row_per_prompt": True}
     elif prompts is not None:
         meta["prompt_set"] = {"prompts": prompts, "embeddings": None}
 
@@ -259,26 +407,23 @@ def export_pte(model: nn.Module, example_inputs, backend: str, out_dir, name: st
         except Exception as ee: meta["exported_graph_error"] = f"{type(ee).__name__}: {ee}"
         return finish("unsupported", str(e), e)
     try:
-        from executorch.exir import to_edge_transform_and_lower
         t0 = time.perf_counter()
-        if cfg.quant == "int8":
-            module_q, desc = _quantize_pt2e(module, inputs, backend, cfg, calib)
-            meta["quantization"].update(method=desc, calibration_batches=len(calib) or 1)
-            with torch.no_grad(): eager = module_q(*inputs)    # parity compares with the quantized eager graph
-            with torch.no_grad(): meta["quantization"]["max_abs_vs_fp32"] = max(float((a - b).abs().max()) for a, b in zip(eager, module(*inputs)))
-            target = module_q
-        else:
-            meta["quantization"]["method"] = "none (fp32 weights; CoreML computes in " + cfg.coreml_precision + ")" if backend == "coreml" else "none (fp32)"
-            target = module
         if backend == "qnn":   # Qualcomm's entry point adds its own passes (SDK checked above, so it cannot download one)
             from executorch.backends.qualcomm.utils.utils import to_edge_transform_and_lower_to_qnn
+            target = module
+            if cfg.quant == "int8": target, meta["quantization"]["method"] = _quantize_pt2e(module, inputs, backend, cfg, calib)
+            else: meta["quantization"]["method"] = "none (fp32)"
             edge = to_edge_transform_and_lower_to_qnn(target, inputs, _qnn_specs(cfg))
+            ops = op_report(edge, backend)
         else:
-            ep = torch.export.export(target, inputs, strict=False)
-            edge = to_edge_transform_and_lower(ep, partitioner=_partitioners(backend, cfg))
-        ops = op_report(edge, backend)
-        program = edge.to_executorch()
-        atomic_write_bytes(pte, program.buffer)
+            edge, records, targets = _lower({"forward": (module, inputs)}, backend, cfg.quant, {"forward": calib}, cfg)
+            ops = {k: v for k, v in records["forward"].items() if k != "quantization"}
+            target = targets["forward"]; meta["quantization"]["method"] = records["forward"]["quantization"]
+        if cfg.quant == "int8":   # parity below compares the .pte with the quantized eager graph; this is int8 vs fp32
+            with torch.no_grad(): q_eager = target(*inputs)
+            meta["quantization"].update(calibration_batches=len(calib) or 1, vs_fp32=image_parity(q_eager, eager, names, size, cfg.decode))
+            eager = q_eager
+        atomic_write_bytes(pte, edge.to_executorch().buffer)
         meta["lowering_s"] = round(time.perf_counter() - t0, 2)
     except Exception as e:   # recorded in the meta.json; strict callers get a Sam3m4Error (CLI: exit 2) chained to it
         meta["error"] = f"{type(e).__name__}: {e}"
@@ -286,6 +431,7 @@ def export_pte(model: nn.Module, example_inputs, backend: str, out_dir, name: st
         err = Sam3m4Error(f"{msg} (details in {meta_path})"); err.__cause__ = e
         return finish("failed", msg, err)
     res.backend_used, res.fallback_ops = ops["backend_used"], ops["fallback_ops"]
+    res.delegated_share, res.partitions = ops["delegated_share"], ops["partitions_total"]
     res.pte_path, res.pte_mb = str(pte), pte.stat().st_size / 2**20
     meta.update(backend_used=ops["backend_used"], delegation=ops, pte=pte.name, pte_bytes=pte.stat().st_size,
                 pte_mb=res.pte_mb, sha256=sha256_file(pte))
@@ -302,15 +448,17 @@ def export_pte(model: nn.Module, example_inputs, backend: str, out_dir, name: st
         except Exception as e: meta["runtime_error"] = f"{type(e).__name__}: {e}"
     else:
         outs = run_pte(pte, inputs)
-        diffs = {n: float((o - e.float()).abs().max()) for n, o, e in zip(OUTPUT_NAMES, outs, eager)}
-        res.parity_max_abs, res.mask_iou = max(diffs.values()), _mask_iou(outs[0], eager[0])
+        par = image_parity(outs, eager, names, size, cfg.decode)
+        res.parity_max_abs, res.mask_iou = max(par["raw_max_abs"].values()), par["mask_iou"]
+        res.box_max_abs_px, res.score_max_abs = par["box_max_abs_px"], par["score_max_abs"]
+        res.presence_prob_max_abs, res.same_instances = par["presence_prob_max_abs"], par["same_instances"]
         frames = calib[: cfg.stream_frames] or [inputs]
         frames = (frames * (cfg.stream_frames // len(frames) + 1))[: cfg.stream_frames]
         t = pte_timing(pte, inputs, frames, cfg.warmup, cfg.runs)
         res.latency_ms, res.stream_fps = t["latency_ms"], t["stream_fps"]
         with torch.no_grad(): res.eager_ms = _median_ms(lambda: target(*inputs), cfg.warmup, cfg.runs)
-        meta["parity"] = {"max_abs": diffs, "mask_iou": res.mask_iou, "same_instances": _same_instances(outs, eager, cfg.decode),
-                          "latency_ms": res.latency_ms, "eager_ms": res.eager_ms,
+        if cfg.time_share: meta["delegation"].update(delegated_time_share(pte, inputs))
+        meta["parity"] = {**par, "latency_ms": res.latency_ms, "eager_ms": res.eager_ms,
                           "stream_fps": res.stream_fps, "runs": cfg.runs, "warmup": cfg.warmup, "threads": torch.get_num_threads(),
                           "runtime": "executorch.runtime (pybindings)"}
     meta["note"] = reason

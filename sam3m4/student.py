@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_student.ipynb #f9f59d63
 from __future__ import annotations
-import math
+import copy, math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,12 +15,15 @@ from torch import Tensor
 
 from .core import (CheckpointError, ConfigError, config_from_dict, config_to_dict, load_checkpoint, load_state_dict_checked,
                          read_state_dict, resolve_checkpoint, save_checkpoint)
-from .layers import Block, mlp, sine_pos
+from .layers import Block, LayerNormX, mlp, sine_pos, to_export_form
 
 # %% auto #0
-__all__ = ['STUDENT_CONFIGS', 'StudentConfig', 'student_config', 'ConvNet', 'ImageEncoder', 'FPN', 'TextEncoder',
+__all__ = ['STUDENT_CONFIGS', 'STUDENT_SWAPS', 'IMAGE_PROGRAM_INPUTS', 'IMAGE_PROGRAM_OUTPUTS', 'TEXT_PROGRAM_INPUTS',
+           'TEXT_PROGRAM_OUTPUTS', 'StudentConfig', 'student_config', 'ConvNet', 'ImageEncoder', 'FPN', 'TextEncoder',
            'load_text_tower', 'StudentImagePath', 'Sam3m4Student', 'unbatch', 'load_backbone_weights',
-           'load_pretrained', 'param_table', 'save_student', 'load_student']
+           'load_pretrained', 'param_table', 'save_student', 'load_student', 'nearest_matrix', 'upsample_nearest',
+           'FPNX', 'ImagePathX', 'ImageProgram', 'image_program', 'pack_embedding', 'QuantEmbedding', 'TextProgram',
+           'text_program']
 
 # %% ../nbs/04_student.ipynb #b1423cdc
 @dataclass
@@ -313,3 +316,217 @@ def load_student(path, allow_partial: bool = False, cfg: StudentConfig | None = 
     model = Sam3m4Student(cfg)
     report = load_state_dict_checked(model, sd, allow_partial=allow_partial, source=str(Path(ckpt_dir) / "model.safetensors"))
     return model.eval(), dict(state, path=str(ckpt_dir), load_report=report)
+
+# %% ../nbs/04_student.ipynb #4623177b
+def nearest_matrix(n_in: int, n_out: int) -> Tensor:
+    "0/1 matrix [n_out, n_in] of PyTorch's 'nearest' resampling (source index = floor(dst * n_in / n_out))."
+    src = torch.clamp(torch.floor(torch.arange(n_out, dtype=torch.float64) * (n_in / n_out)).long(), max=n_in - 1)
+    return F.one_hot(src, n_in).float()
+
+def upsample_nearest(x: Tensor, size, mats: tuple | None = None, ones: tuple | None = None) -> Tensor:
+    """`F.interpolate(x, size, mode='nearest')` in ops XNNPACK takes: exact 2× as a broadcast multiply by ones
+    (`ones` = buffers [1,1,1,1,2] and [1,1,1,2,1]), any other ratio as matmuls with `mats` = (Ah [Ho,H], Aw [Wo,W]).
+    Pass buffers when exporting (tensors made here would be graph ops)."""
+    B, C, H, W = x.shape; Ho, Wo = int(size[0]), int(size[1])
+    if (Ho, Wo) == (H, W): return x
+    if (Ho, Wo) == (2 * H, 2 * W):   # (cat([y, y]) is refused by XNNPACK: one distinct input)
+        ow, oh = ones if ones is not None else (x.new_ones(1, 1, 1, 1, 2), x.new_ones(1, 1, 1, 2, 1))
+        y = (x.reshape(B, C, H, W, 1) * ow).reshape(B, C, H, 1, 2 * W)       # columns doubled
+        return (y * oh).reshape(B, C, 2 * H, 2 * W)                           # rows doubled
+    Ah, Aw = mats if mats is not None else (nearest_matrix(H, Ho).to(x), nearest_matrix(W, Wo).to(x))
+    return torch.matmul(Ah, torch.matmul(x.reshape(B * C * H, W), Aw.t()).reshape(B, C, H, Wo))
+
+class FPNX(FPN):
+    "`FPN` (same weights) with `upsample_nearest`; `prepare(shapes)` makes its constants buffers."
+    def prepare(self, shapes: list) -> "FPNX":
+        "Buffers for the level shapes [(h4,w4), (h8,w8), (h16,w16), (h32,w32)]: ones for 2×, selection matrices otherwise."
+        self.register_buffer("ones_w", torch.ones(1, 1, 1, 1, 2), persistent=False)
+        self.register_buffer("ones_h", torch.ones(1, 1, 1, 2, 1), persistent=False)
+        for a, b in zip(shapes[:0:-1], shapes[-2::-1]):    # (32 -> 16), (16 -> 8), (8 -> 4)
+            if tuple(b) not in (tuple(a), (2 * a[0], 2 * a[1])):
+                self.register_buffer(f"sel_{a[0]}_{b[0]}_h", nearest_matrix(a[0], b[0]), persistent=False)
+                self.register_buffer(f"sel_{a[1]}_{b[1]}_w", nearest_matrix(a[1], b[1]), persistent=False)
+        return self
+    def _up(self, x: Tensor, size) -> Tensor:
+        (H, W), (Ho, Wo) = x.shape[-2:], size
+        Ah, Aw = getattr(self, f"sel_{H}_{Ho}_h", None), getattr(self, f"sel_{W}_{Wo}_w", None)
+        ones = (self.ones_w, self.ones_h) if getattr(self, "ones_w", None) is not None else None
+        return upsample_nearest(x, size, (Ah, Aw) if Ah is not None and Aw is not None else None, ones)
+    def forward(self, feats):
+        l4, l8, l16, l32 = [lat(f) for lat, f in zip(self.lateral, feats)]
+        p16 = self.smooth16(l16 + self._up(l32, l16.shape[-2:]))
+        p8 = l8 + self._up(p16, l8.shape[-2:])
+        p4 = l4 + self._up(self.down8(p8), l4.shape[-2:])
+        return p16, self.pixel(p4)
+
+def _batch(t: Tensor, B: int) -> Tensor:
+    "A [1,...] constant for batch B (no op at B = 1: XNNPACK takes no expand_copy)."
+    return t if B == 1 else t.expand(B, *t.shape[1:])
+
+class ImagePathX(StudentImagePath):
+    """`StudentImagePath` (same weights, same outputs) re-expressed for export: `forward(images, text_embeddings,
+    text_valid=None)`, `text_valid` [B,L] float (1 token, 0 padding); None derives it from the embeddings as
+    `StudentImagePath` does (eager only: bool ops)."""
+    def prepare(self, image_size: int) -> "ImagePathX":
+        "Register the constant buffers (non-persistent) for inputs of `image_size` px; call before `torch.export`."
+        with torch.no_grad():
+            lv = self.image_encoder(torch.zeros(1, 3, image_size, image_size, device=self.queries.device))
+            if isinstance(self.neck, FPNX): self.neck.prepare([tuple(f.shape[-2:]) for f in lv])
+            p16, pix = self.neck(lv)
+        _, D, h, w = p16.shape; Dm, H, W = pix.shape[1:]
+        for name, t in (("pos", sine_pos(h, w, D)), ("ones_L", torch.ones(1, self.cfg.context_length, 1)),
+                        ("ones_m", torch.ones(1, 1, Dm)), ("ones_hw", torch.ones(1, H * W, 1)), ("zeros_hw", torch.zeros(1, h * w))):
+            self.register_buffer(name, t.to(self.queries.device), persistent=False)
+        return self
+
+    def _const(self, name: str, shape: tuple, ref: Tensor, make) -> Tensor:
+        "Buffer `name` when prepared for `shape`, else `make()` (eager at another size: a factory is a graph op under export)."
+        b = getattr(self, name, None)
+        if b is not None and tuple(b.shape) == tuple(shape): return b.to(ref.dtype)
+        return make().to(device=ref.device, dtype=ref.dtype)
+
+    def pool_text_valid(self, emb: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        "`pool_text` with the validity given: (pooled [B,D], additive key bias [B,L])."
+        B, L, D = emb.shape
+        v = valid.reshape(B, 1, L)
+        n = torch.bmm(v, _batch(self._const("ones_L", (1, L, 1), emb, lambda: torch.ones(1, L, 1)), B)).reshape(B, 1)
+        mean = torch.bmm(v, emb).reshape(B, D) / torch.clamp(n, min=1.0)
+        return self.text_pool(mean), (valid - 1.0) * 1e4
+
+    def forward(self, images: Tensor, text_embeddings: Tensor, text_valid: Tensor | None = None) -> dict:
+        emb = text_embeddings
+        if text_valid is None: text_valid = (emb.abs().amax(-1) > 0).to(emb.dtype)
+        x = (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
+        p16, pix = self.neck(self.image_encoder(x))
+        B, D, h, w = p16.shape; Dm, H, W = pix.shape[1:]; Q = self.queries.shape[0] - 1
+        pooled, bias = self.pool_text_valid(emb, text_valid)
+        fs = self.film(pooled).reshape(B, 1, 2 * D)
+        pos = self._const("pos", (h * w, D), p16, lambda: sine_pos(h, w, D))
+        tok = p16.reshape(B, D, h * w).permute(0, 2, 1) * (fs[..., :D] + 1.0) + fs[..., D:] + pos
+        for blk in self.fusion: tok = blk(tok, emb, bias)
+        memory = torch.cat([tok, emb], 1)
+        zeros = _batch(self._const("zeros_hw", (1, h * w), bias, lambda: torch.zeros(1, h * w)), B)
+        memory_bias = torch.cat([zeros, bias], 1)       # (F.pad is fp32-only in XNNPACK)
+        q = self.queries.reshape(1, Q + 1, D) + self.query_text(pooled).reshape(B, 1, D)
+        for blk in self.decoder: q = blk(q, memory, memory_bias)
+        q = self.dec_norm(q)
+        obj, pres = q[:, :Q], q[:, Q:]
+        fused = tok.permute(0, 2, 1).reshape(B, D, h, w)
+        pix = pix + F.interpolate(self.fused_to_pixel(fused), size=(H, W), mode="bilinear", align_corners=False)
+        pixf = pix.reshape(B, Dm, H * W)
+        t = self.heat_t(pooled).reshape(B, 1, Dm)
+        t = t * torch.rsqrt(torch.clamp(torch.bmm(t, t.reshape(B, Dm, 1)), min=1e-24))          # F.normalize(dim=-1)
+        ones_m = _batch(self._const("ones_m", (1, 1, Dm), pix, lambda: torch.ones(1, 1, Dm)), B)
+        inv_norm = torch.rsqrt(torch.clamp(torch.bmm(ones_m, pixf * pixf), min=1e-24))         # 1 / max(|pix|, eps)
+        heat = torch.bmm(t, pixf) * inv_norm * self.heat_scale + self.heat_bias                # [B,1,HW]
+        mask_logits = torch.bmm(self.mask_head(obj), pixf) + heat                              # [B,Q,HW]
+        ones_hw = _batch(self._const("ones_hw", (1, H * W, 1), pix, lambda: torch.ones(1, H * W, 1)), B)
+        hm = torch.bmm(torch.sigmoid(mask_logits), torch.cat([heat.reshape(B, H * W, 1), ones_hw], -1))   # [B,Q,2]
+        heat_under_mask = (hm[..., :1] / torch.clamp(hm[..., 1:], min=1.0)).reshape(B, Q)
+        st = torch.bmm(self.score_q(obj), self.score_t(pooled).reshape(B, D, 1)).reshape(B, Q)
+        score_logits = st * (1.0 / math.sqrt(D)) + self.score_bias + heat_under_mask
+        h2 = (2.0 * heat).reshape(B, 1, H, W)
+        mx = F.max_pool2d(h2, (H, W))                                                          # global max [B,1,1,1]
+        soft_max_heat = ((torch.log(torch.exp(h2 - mx).mean((2, 3), keepdim=True)) + mx) * 0.5).reshape(B)
+        presence_logit = self.presence_head(pres).reshape(B) + self.presence_heat * soft_max_heat
+        return {"mask_logits": mask_logits.reshape(B, Q, H, W), "boxes": torch.sigmoid(self.box_head(obj)),
+                "scores": torch.sigmoid(score_logits), "score_logits": score_logits, "presence_logit": presence_logit,
+                "features": p16, "text_features": pooled, "heat_logits": heat.reshape(B, H, W)}
+
+STUDENT_SWAPS = [(StudentImagePath, ImagePathX), (FPN, FPNX)]   # + layers.LAYER_SWAPS (to_export_form adds them)
+IMAGE_PROGRAM_INPUTS = ("images", "text_embeddings", "text_valid")
+IMAGE_PROGRAM_OUTPUTS = ("mask_logits", "boxes", "scores", "presence_logit", "features")
+
+class ImageProgram(nn.Module):
+    "What image.pte runs: `(images [B,3,S,S] 0..1, text_embeddings [B,L,D], text_valid [B,L]) -> IMAGE_PROGRAM_OUTPUTS`."
+    input_names, output_names = IMAGE_PROGRAM_INPUTS, IMAGE_PROGRAM_OUTPUTS
+    def __init__(self, image_path: ImagePathX, image_size: int):
+        super().__init__(); self.image_path, self.image_size = image_path, image_size
+    def forward(self, images: Tensor, text_embeddings: Tensor, text_valid: Tensor) -> tuple:
+        out = self.image_path(images, text_embeddings, text_valid)
+        return tuple(out[k] for k in IMAGE_PROGRAM_OUTPUTS)
+
+def image_program(model: Sam3m4Student, image_size: int | None = None) -> nn.Module:
+    "A deep copy of `model`'s image path in export form, prepared for `image_size` (default: the config's), in eval mode."
+    ip = model.image_path if isinstance(model, Sam3m4Student) else model
+    if not isinstance(ip, StudentImagePath): raise ConfigError(f"image_program: a Sam3m4Student or StudentImagePath, not {type(model).__name__}")
+    ip = to_export_form(copy.deepcopy(ip).eval().float(), STUDENT_SWAPS)
+    size = image_size or ip.cfg.image_size
+    return ImageProgram(ip.prepare(size), size).eval()
+
+# %% ../nbs/04_student.ipynb #440c6b5f
+TEXT_PROGRAM_INPUTS = ("token_ids",)
+TEXT_PROGRAM_OUTPUTS = ("text_embeddings", "text_valid")
+
+def _quantized_embedding_ops():
+    "Register ExecuTorch's `quantized_decomposed.embedding_{4bit,byte}` (Python reference + the runtime's kernels)."
+    try:
+        import executorch.exir.passes._quant_patterns_and_replacements  # noqa: F401  (defines the ops)
+        import executorch.kernels.quantized  # noqa: F401  (their .out kernels for the runtime)
+    except ImportError as e:
+        raise ConfigError(f"a quantized token table needs ExecuTorch's quantized kernels ({e}); pip install executorch==1.5.1") from e
+
+def pack_embedding(weight: Tensor, bits: int = 4, group: int = 32) -> tuple[Tensor, Tensor]:
+    """Symmetric per-(row, group of `group` columns) quantization of an embedding table -> (packed weight, fp32 scales
+    [V, D/group]); ExecuTorch's layout: int8 values, or 4-bit ones stored as q+8, two per byte (even column high)."""
+    V, D = weight.shape
+    if bits not in (4, 8): raise ConfigError(f"embedding_bits {bits}: 4, 8 or None (fp32)")
+    if D % group: raise ConfigError(f"embedding width {D} is not divisible by the quantization group {group}")
+    qmax = 7 if bits == 4 else 127
+    w = weight.detach().float().reshape(V, D // group, group)
+    scales = (w.abs().amax(-1) / qmax).clamp(min=1e-12)
+    q = torch.clamp(torch.round(w / scales[..., None]), -qmax - 1, qmax).to(torch.int8).reshape(V, D)
+    if bits == 8: return q, scales
+    u = (q + 8).to(torch.uint8)
+    return u[:, 0::2] * 16 + u[:, 1::2], scales
+
+class QuantEmbedding(nn.Module):
+    "A token table stored at `bits` (4 or 8) with per-group scales; runs as `quantized_decomposed.embedding_4bit/byte`."
+    def __init__(self, weight: Tensor, bits: int = 4, group: int = 32):
+        super().__init__()
+        _quantized_embedding_ops()
+        self.bits, self.group = bits, group
+        packed, scales = pack_embedding(weight, bits, group)
+        self.register_buffer("packed", packed); self.register_buffer("scales", scales)
+    def forward(self, ids: Tensor) -> Tensor:
+        qd = torch.ops.quantized_decomposed
+        if self.bits == 4: return qd.embedding_4bit.dtype(self.packed, self.scales, None, -8, 7, ids, dtype=torch.float32)
+        return qd.embedding_byte.dtype(self.packed, self.scales, None, -128, 127, ids, dtype=torch.float32)
+
+class TextProgram(nn.Module):
+    """What text_encoder.pte runs: `token_ids [B,L] int64 -> (text_embeddings [B,L,D], text_valid [B,L] float)` — the
+    student's `TextEncoder` (same weights) with explicit causal attention and `LayerNormX`; `text_valid` = ids != 0."""
+    input_names, output_names = TEXT_PROGRAM_INPUTS, TEXT_PROGRAM_OUTPUTS
+    def __init__(self, text_encoder: TextEncoder, embedding_bits: int | None = None, group: int = 32):
+        super().__init__()
+        import open_clip.transformer as oct
+        te = to_export_form(copy.deepcopy(text_encoder).eval().float(), [(oct.LayerNorm, LayerNormX)])
+        self.tower, self.proj, self.embedding_bits = te.tower, te.proj, embedding_bits
+        if self.tower.cls_emb is not None: raise ConfigError("TextProgram: towers with a CLS embedding (CoCa) are not supported")
+        self.embed = te.tower.token_embedding if embedding_bits is None else QuantEmbedding(te.tower.token_embedding.weight, embedding_bits, group)
+        L = te.context_length
+        self.register_buffer("causal", torch.full((L, L), -1e9).triu_(1).reshape(1, L, L), persistent=False)  # exp() is 0 either way
+    def _block(self, blk, x: Tensor) -> Tensor:
+        B, L, W = x.shape; mha = blk.attn; h = mha.num_heads; d = W // h
+        qkv = F.linear(blk.ln_1(x), mha.in_proj_weight, mha.in_proj_bias)
+        q = (qkv[..., :W] * d ** -0.5).reshape(B, L, h, d).permute(0, 2, 1, 3).reshape(B * h, L, d)
+        k = qkv[..., W:2 * W].reshape(B, L, h, d).permute(0, 2, 3, 1).reshape(B * h, d, L)
+        v = qkv[..., 2 * W:].reshape(B, L, h, d).permute(0, 2, 1, 3).reshape(B * h, L, d)
+        a = torch.bmm(torch.softmax(torch.bmm(q, k) + self.causal, -1), v)
+        x = x + blk.ls_1(mha.out_proj(a.reshape(B, h, L, d).permute(0, 2, 1, 3).reshape(B, L, W)))
+        return x + blk.ls_2(blk.mlp(blk.ln_2(x)))
+    def forward(self, token_ids: Tensor) -> tuple[Tensor, Tensor]:
+        valid = (token_ids != 0).to(torch.float32)
+        x = self.embed(token_ids) + self.tower.positional_embedding
+        for blk in self.tower.transformer.resblocks: x = self._block(blk, x)
+        tp = self.tower.text_projection
+        x = self.tower.ln_final(x)
+        x = tp(x) if isinstance(tp, nn.Linear) else torch.matmul(x, tp)
+        B, L = token_ids.shape
+        return self.proj(x) * valid.reshape(B, L, 1), valid
+
+def text_program(model: Sam3m4Student, embedding_bits: int | None = None) -> nn.Module:
+    "A deep copy of `model`'s text encoder in export form (token table at `embedding_bits` 4 / 8, or fp32 when None)."
+    te = model.text_encoder if isinstance(model, Sam3m4Student) else model
+    if not isinstance(te, TextEncoder): raise ConfigError(f"text_program: a Sam3m4Student or TextEncoder, not {type(model).__name__}")
+    return TextProgram(te, embedding_bits).eval()

@@ -71,7 +71,9 @@ def main(argv=None) -> int:
         rows.append({"variant": f"{a.student} .pte xnnpack {'fp32' if quant == 'none' else 'int8'}",
                      "params_m": n_params / 1e6, "fp32_mb": n_params * 4 / 2**20, "pte_mb": r.pte_mb,
                      "runtime_ms": r.latency_ms, "eager_ms": r.eager_ms,   # int8 row: the PT2E-converted eager graph
-                     "stream_fps": r.stream_fps, "parity_max_abs": r.parity_max_abs, "mask_iou": r.mask_iou,
+                     "stream_fps": r.stream_fps, "mask_iou": r.mask_iou, "box_max_abs_px": r.box_max_abs_px,
+                     "score_max_abs": r.score_max_abs, "same_instances": r.same_instances,
+                     "delegated_share": r.delegated_share, "partitions": r.partitions,
                      "fallback_ops": sum(r.fallback_ops.values()), "status": r.status, "meta": r.meta_path})
     if a.sam3:
         print(f"[bench] building SAM 3 ({a.sam3_size} px) ...", file=sys.stderr)
