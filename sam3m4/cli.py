@@ -306,6 +306,13 @@ def _quantize_args(parser) -> None:
     add_json_flag(parser); parser.set_defaults(func=_quantize)
 
 def _export(args) -> dict:
+    if args.bundle:
+        from sam3m4.bundle import BundleConfig, export_bundle
+        from sam3m4.core import dated_dir
+        from sam3m4.data import load_prompts
+        out = args.out or dated_dir(project_outputs(), f"bundle_{args.backend}_{args.quant}")
+        cfg = BundleConfig(backend=args.backend, quant=args.quant, image_size=args.image_size, max_objects=args.max_objects)
+        return export_bundle(out, args.ckpt, args.student, cfg, load_prompts(args.prompts) if args.prompts else None)
     from sam3m4.export import export_student
     return export_student(args.ckpt, args.student, args.backend, args.quant, args.out, args.name, args.image_size, args.prompts,
                           not args.no_parity, args.runs)
@@ -321,7 +328,25 @@ def _export_args(parser) -> None:
     parser.add_argument("--prompts", type=Path, help="prompt file (a JSON list, or one prompt per line) to cache embeddings for")
     parser.add_argument("--runs", type=int, default=10, help="timed runtime runs (median)")
     parser.add_argument("--no-parity", action="store_true", help="skip running the .pte here")
+    parser.add_argument("--bundle", action="store_true", help="write the app bundle: text_encoder.pte, image.pte, tracker.pte + manifest.json "
+                        "(--ckpt: a video checkpoint gives the trained tracker; an image checkpoint, an untrained one)")
+    parser.add_argument("--max-objects", type=int, default=4, help="--bundle: objects the tracker follows at once (rows of its state; default 4)")
     add_json_flag(parser); parser.set_defaults(func=_export)
+
+def _run(args) -> dict:
+    from sam3m4.app import run_app
+    from sam3m4.core import dated_dir
+    out = args.out or dated_dir(project_outputs(), "run")
+    return run_app(args.bundle, args.prompt, args.path, out, args.max_frames)
+
+def _run_args(parser) -> None:
+    parser.description = "The reference app: run an app bundle (and nothing else) on an image or a folder of video frames."
+    parser.add_argument("path", type=Path, help="an image, or a folder of video frames (.jpg/.png, in name order)")
+    parser.add_argument("--bundle", type=Path, required=True, help="a bundle folder (sam3m4 export --bundle --out DIR)")
+    parser.add_argument("--prompt", required=True, help="the concept to segment, any text (e.g. 'red circle')")
+    parser.add_argument("--out", type=Path, help="where masks and overlays go (default <project>/outputs/<date>_run)")
+    parser.add_argument("--max-frames", type=int, help="video: stop after this many frames")
+    add_json_flag(parser); parser.set_defaults(func=_run)
 
 # %% ../nbs/51_cli.ipynb #69fc762f
 def _pipeline(args) -> dict:
@@ -367,7 +392,8 @@ COMMANDS = {  # command: (parser filler, one-line help)
     "eval":     (_eval_args,     "evaluate a checkpoint and write a dated report"),
     "qa":       (_qa_args,       "static HTML visual QA of masks per prompt"),
     "quantize": (_quantize_args, "torchao quantization modes and their comparison table"),
-    "export":   (_export_args,   "ExecuTorch .pte export for XNNPACK / CoreML / QNN"),
+    "export":   (_export_args,   "ExecuTorch .pte export for XNNPACK / CoreML / QNN; --bundle: the whole app (text, image, tracker)"),
+    "run":      (_run_args,      "the reference app: a bundle on an image or a video's frames (masks, overlays, fps)"),
     "prune":    (_prune_args,    "list (dry run) or delete old checkpoints and caches"),
     "pipeline": (_pipeline_args, "every stage end to end on the built-in world or your data"),
 }

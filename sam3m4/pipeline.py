@@ -14,8 +14,8 @@ from .core import BackendUnavailable, ConfigError, Sam3m4Error, atomic_write_jso
 
 # %% auto #0
 __all__ = ['Stage', 'outputs_missing', 'run_stages', 'PipelineConfig', 'tiny_pipeline_config', 'stage_world',
-           'stage_teacher_cache', 'stage_train', 'stage_quantize', 'stage_export', 'run_video', 'video_stage',
-           'stage_video', 'stage_eval', 'stage_visual_qa', 'pipeline_stages', 'run_pipeline']
+           'stage_teacher_cache', 'stage_train', 'stage_quantize', 'stage_export', 'stage_bundle', 'run_video',
+           'video_stage', 'stage_video', 'stage_eval', 'stage_visual_qa', 'pipeline_stages', 'run_pipeline']
 
 # %% ../nbs/50_pipeline.ipynb #4029cb5c
 @dataclass
@@ -92,6 +92,7 @@ class PipelineConfig:
     negative_ratio: float = 0.3          # share of negative samples (prompt absent)
     quant_modes: str = "fp16,int8,int8+int4,int4,qat"   # torchao modes compared
     backends: str = "xnnpack,coreml,qnn" # ExecuTorch backends tried (unavailable ones are recorded, not hidden)
+    bundle_quant: str = "int8"           # the app bundle (text_encoder / image / tracker .pte for XNNPACK): none | int8
     num_val: int = 200                   # validation samples in the report
     world_images: int = 240              # images in the built-in world
     reports: str | None = None           # where the dated report folder goes; None: the project's outputs/
@@ -212,6 +213,29 @@ def stage_export(cfg: PipelineConfig):
         return {"rows": rows, "outputs": outs}
     return Stage("export", run, doc="ExecuTorch .pte per backend, with meta.json")
 
+def stage_bundle(cfg: PipelineConfig):
+    def run(ctx):
+        from sam3m4.app import bundle_report
+        from sam3m4.bundle import BundleConfig, export_bundle
+        from sam3m4.data import build_datasets, load_videos
+        from sam3m4.student import load_student
+        from sam3m4.tracker import VideoStudent, load_video_model
+        work, recs = Path(cfg.work), ctx["records"]
+        video = recs.get("video", {}); merged = video.get("merged")
+        ckpt = merged or _student_ckpt(ctx)
+        export_bundle(work/"bundle", ckpt=ckpt, cfg=BundleConfig(backend="xnnpack", quant=cfg.bundle_quant))
+        model = load_video_model(merged)[0] if merged else VideoStudent(load_student(ckpt)[0])
+        _, val_ds = build_datasets(_data(cfg, ctx), model.student.cfg.image_size, cfg.negative_ratio, seed=cfg.seed)
+        videos = []
+        if merged:
+            vids = {v.video_id: v for v in load_videos(cfg.video_data or str(Path(_data(cfg, ctx))/"sav"), cfg.video_prompt)}
+            videos = [vids[k] for k in (video.get("val_videos") or video.get("train_videos") or []) if k in vids]
+        doc = bundle_report(work/"bundle", model, val_ds, videos, num_val=cfg.num_val)
+        atomic_write_json(work/"bundle"/"bundle.json", doc)
+        return {"bundle_mb": doc["bundle_mb"], "image": doc["image"], "video": doc.get("video"),
+                "outputs": [str(work/"bundle"/"bundle.json"), str(work/"bundle"/"manifest.json")]}
+    return Stage("bundle", run, doc="the app bundle (text encoder, image path, tracker step) and the reference app against eager")
+
 
 
 # %% ../nbs/50_pipeline.ipynb #52e029fe
@@ -269,7 +293,7 @@ def stage_eval(cfg: PipelineConfig):
         video = recs.get("video", {}).get("outputs") or [None]
         params = {"ckpt": _student_ckpt(ctx), "data": _data(cfg, ctx), "teacher": _teacher_spec(cfg), "num_val": cfg.num_val,
                   "quant": str(work/"quantize"/"quant.json"), "export": str(export_rows), "video": video[0], "storage": str(storage),
-                  "compare": recs.get("phase1", {}).get("best")}
+                  "compare": recs.get("phase1", {}).get("best"), "bundle": (recs.get("bundle", {}).get("outputs") or [None])[0]}
         r = run_report(params, reports_root=cfg.reports, name="pipeline_eval")
         return {**r, "outputs": [r["summary"], r["html"]]}
     return Stage("eval", run, doc="dated report with gates")
@@ -287,7 +311,7 @@ def stage_visual_qa(cfg: PipelineConfig):
 # %% ../nbs/50_pipeline.ipynb #31d5bbb7
 def pipeline_stages(cfg: PipelineConfig) -> list[Stage]:
     return [stage_world(cfg), stage_teacher_cache(cfg), stage_train(cfg, 1), stage_train(cfg, 2), stage_video(cfg),
-            stage_quantize(cfg), stage_export(cfg), stage_eval(cfg), stage_visual_qa(cfg)]
+            stage_quantize(cfg), stage_export(cfg), stage_bundle(cfg), stage_eval(cfg), stage_visual_qa(cfg)]
 
 def run_pipeline(cfg: PipelineConfig | None = None, force: tuple[str, ...] = (), until: str | None = None) -> dict:
     "Run (or resume) the main job; returns the stage records and the report's verdict."

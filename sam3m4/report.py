@@ -31,6 +31,8 @@ class GateConfig:
     quant_gate_modes: tuple = ("fp16", "int8")  # modes the quant gate applies to (the deployable defaults); others are shown, not gated
     target_fps: float = 10.0                  # deployment table: fps a backend must reach (1000 / latency_ms), shown per row
     video_vs_per_frame: float = 1.0           # tracker J&F ≥ this × per-frame J&F (same student, no memory), when the video stage ran
+    bundle_miou_tol: float = 0.005            # app bundle: |mIoU of the reference app − eager student's| ≤ this, when the bundle stage ran
+    bundle_jf_tol: float = 0.01               # app bundle: |J&F of the reference app's tracker − eager tracker's| ≤ this
 
 def evaluate_gates(summary: dict, cfg: GateConfig | None = None) -> dict:
     "{gate: {pass, value, threshold}} from a summary's student / teacher_metrics / quant / video sections."
@@ -50,6 +52,11 @@ def evaluate_gates(summary: dict, cfg: GateConfig | None = None) -> dict:
     v = sect("video")
     if v and num(v.get("jf_tracker")) is not None:   # the memory must earn its cost: the tracker beats per-frame detection
         g["video_tracker_vs_per_frame"] = gate(ratio(v.get("jf_tracker"), v.get("jf_per_frame")), cfg.video_vs_per_frame, lambda x, th: x >= th)
+    b = sect("bundle")   # what ships must be what was measured: the reference app over the bundle against the eager model
+    if b:
+        diff = lambda d: abs(d) if num(d) is not None else None
+        g["bundle_miou_parity"] = gate(diff((b.get("image") or {}).get("miou_diff")), cfg.bundle_miou_tol, lambda x, th: x <= th)
+        if b.get("video"): g["bundle_jf_parity"] = gate(diff(b["video"].get("jf_diff")), cfg.bundle_jf_tol, lambda x, th: x <= th)
     return g
 
 # %% ../nbs/33_report.ipynb #46e8f88d
@@ -115,6 +122,8 @@ def normalize_section(section: str, value):
         if not isinstance(value, dict): raise ConfigError(f"video: expected a dict with {VIDEO_KEYS}, got {type(value).__name__}")
         return nan_to_none({k: value.get(k) for k in VIDEO_KEYS} | value)
     if section == "visual_qa": return _qa_index(value)
+    if section == "bundle" and not (isinstance(value, dict) and "programs" in value):
+        raise ConfigError("bundle: expected the bundle stage's document (with 'programs'); see app.bundle_report")
     return nan_to_none(value)
 
 def build_summary(student=None, teacher_metrics=None, video=None, quant=None, export=None, teacher=None, checkpoints=None,
@@ -175,6 +184,18 @@ def _export_rows(s: dict) -> list[dict]:
                     "meets_target": (fps >= target) if fps is not None else None})
     return out
 
+def _bundle_rows(b: dict) -> list[dict]:
+    "Per program method: size, delegation, time; then the reference app against the eager model."
+    rows = [{"what": f"{r['program']}.{r['method']}", "mb": r.get("mb"), "delegated_share": r.get("delegated_share"),
+             "partitions": r.get("partitions_total"), "fallback_ops": r.get("fallback_count"), "ms": r.get("ms")} for r in b["programs"]]
+    rows.append({"what": f"whole bundle ({b.get('backend')}, {b.get('quant')})", "mb": b.get("bundle_mb")})
+    im, vd = b.get("image") or {}, b.get("video") or {}
+    if im: rows.append({"what": "image mIoU: reference app vs eager", "value": im.get("miou_bundle"), "eager": im.get("miou_eager"), "diff": im.get("miou_diff")})
+    if vd: rows.append({"what": "video J&F: reference app vs eager tracker", "value": vd.get("jf_bundle"), "eager": vd.get("jf_eager"),
+                        "diff": vd.get("jf_diff"), "fps": vd.get("fps_bundle")})
+    if b.get("unseen_prompt"): rows.append({"what": f"prompt not in training: {b['unseen_prompt'].get('prompt')}", "value": b["unseen_prompt"].get("result")})
+    return rows
+
 def _checklist(s: dict) -> list[dict]:
     st = s["student"] if not _not_run(s.get("student")) else {}
     t = s["teacher_metrics"] if not _not_run(s.get("teacher_metrics")) else {}
@@ -206,6 +227,8 @@ def report_sections(s: dict) -> list[tuple[str, object]]:
                 ("Quantization", rows_or_why(s.get("quant"), lambda: _quant_rows(s))),
                 ("Deployment", rows_or_why(s.get("export"), lambda: _export_rows(s))),
                 ("Video", rows_or_why(s.get("video"), lambda: [s["video"]])),
+                ("App bundle (on-device programs)", rows_or_why(s.get("bundle"), lambda: _bundle_rows(s["bundle"]))
+                 if "bundle" in s else "Not run: no app bundle in this run (sam3m4 export --bundle; the pipeline's bundle stage)"),
                 ("Storage", s["storage"] if isinstance(s.get("storage"), list) and s["storage"] else
                             f"Not run: {s['storage']['not_run']}" if _not_run(s.get("storage")) else "Not run: no storage measurement given (-p storage storage.json)"),
                 ("Compared with the previous checkpoint", s["compare"] if s.get("compare") else

@@ -35,6 +35,11 @@ def test_pipeline_kill_resume_and_report(tmp_path):
     qa = json.loads(Path(res["report"], "visual_qa", "qa.json").read_text())
     assert list(qa["models"]) == ["teacher", "student"] and qa["decode"]["nms"] == "mask"       # side by side, decoded as the report
     for k in ("cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst"): assert k in s["student"] and k in s["teacher_metrics"], k
+    b = s["bundle"]   # the app bundle: three programs, the reference app against eager, a prompt never trained on
+    assert {(r["program"], r["method"]) for r in b["programs"]} == {("text_encoder", "forward"), ("image", "forward"),
+                                                                    ("tracker", "init"), ("tracker", "predict"), ("tracker", "commit")}
+    assert "bundle_miou_parity" in s["gates"] and "bundle_jf_parity" in s["gates"] and b["unseen_prompt"]["same_ids_as"] == []
+    assert Path(work, "bundle", "manifest.json").is_file() and "App bundle" in Path(res["report"], "report.html").read_text()
     # a truncated checkpoint is refused by its checksum; the stage reruns from the last good one
     best = Path(state["phase2"]["best"])
     f = best/"model.safetensors"; f.write_bytes(f.read_bytes()[:1000])
