@@ -258,10 +258,14 @@ def save_program(edge, path) -> dict:
     return {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 # %% ../nbs/31_export.ipynb #736d1edb
-def _load_method(path, method: str = "forward"):
-    "A loaded method of the .pte at `path` (ExecuTorch's quantized kernels registered first: a 4/8-bit token table uses them)."
+def _register_quantized_kernels():
+    "ExecuTorch's quantized kernels into this process's runtime (a 4/8-bit token table runs on them), where installed."
     import importlib.util
     if importlib.util.find_spec("executorch.kernels.quantized") is not None: import executorch.kernels.quantized  # noqa: F401
+
+def _load_method(path, method: str = "forward"):
+    "A loaded method of the .pte at `path` (the quantized kernels registered first)."
+    _register_quantized_kernels()
     from executorch.runtime import Runtime
     return Runtime.get().load_program(Path(path)).load_method(method)
 
@@ -283,6 +287,7 @@ def delegated_time_share(path, inputs: tuple, method: str = "forward", runs: int
     import statistics, tempfile
     from executorch.devtools import Inspector
     from executorch.extension.pybindings import portable_lib
+    _register_quantized_kernels()
     mod = portable_lib._load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
     for _ in range(runs): mod.run_method(method, list(inputs))
     with tempfile.TemporaryDirectory() as d:
