@@ -59,14 +59,16 @@ def sine_pos(h: int, w: int, dim: int, device=None) -> Tensor:
 class LayerNormX(nn.LayerNorm):
     "`nn.LayerNorm` over the last dim as linear-mean, subtract, rsqrt (XNNPACK has no layer-norm node)."
     def init_export(self):
-        "The constant 1/D row (a non-persistent buffer: the state dict does not change)."
-        D = self.normalized_shape[-1]
-        self.register_buffer("mean_row", torch.full((1, D), 1.0 / D, device=self.weight.device if self.weight is not None else None), persistent=False)
+        """The constant 1/D row and eps as a [1] tensor (non-persistent buffers: the state dict does not change). A tensor eps,
+        not a float: coremltools' linear-bias fusion fails on a scalar added after a linear (IndexError in optimize_linear)."""
+        D = self.normalized_shape[-1]; dev = self.weight.device if self.weight is not None else None
+        self.register_buffer("mean_row", torch.full((1, D), 1.0 / D, device=dev), persistent=False)
+        self.register_buffer("eps_row", torch.full((1,), float(self.eps), device=dev), persistent=False)
     def forward(self, x: Tensor) -> Tensor:
         if len(self.normalized_shape) != 1: return super().forward(x)
-        if getattr(self, "mean_row", None) is None: self.init_export()
+        if getattr(self, "eps_row", None) is None: self.init_export()
         d = x - F.linear(x, self.mean_row)
-        y = d * torch.rsqrt(F.linear(d * d, self.mean_row) + self.eps)
+        y = d * torch.rsqrt(F.linear(d * d, self.mean_row) + self.eps_row)
         if self.weight is not None: y = y * self.weight
         return y + self.bias if self.bias is not None else y
 

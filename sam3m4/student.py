@@ -426,7 +426,7 @@ class ImagePathX(StudentImagePath):
         st = torch.bmm(self.score_q(obj), self.score_t(pooled).reshape(B, D, 1)).reshape(B, Q)
         score_logits = st * (1.0 / math.sqrt(D)) + self.score_bias + heat_under_mask
         h2 = (2.0 * heat).reshape(B, 1, H, W)
-        mx = F.max_pool2d(h2, (H, W))                                                          # global max [B,1,1,1]
+        mx = F.max_pool2d(h2, (H, W), (H, W))   # stride spelled out: CoreML's converter wants it                                                          # global max [B,1,1,1]
         soft_max_heat = ((torch.log(torch.exp(h2 - mx).mean((2, 3), keepdim=True)) + mx) * 0.5).reshape(B)
         presence_logit = self.presence_head(pres).reshape(B) + self.presence_heat * soft_max_heat
         return {"mask_logits": mask_logits.reshape(B, Q, H, W), "boxes": torch.sigmoid(self.box_head(obj)),

@@ -439,7 +439,7 @@ class MemoryX(MemoryModule):
 
     def _frame_colours(self, images: Tensor) -> tuple[Tensor, Tensor]:
         "Per frame, shared by the rows: colours at stride 4 [1,3,H,W] (`rgb_stride4`) and the pixel embedding [1,C,H,W]."
-        rgb4 = (F.avg_pool2d(images, 4) - 0.5) * 2.0
+        rgb4 = (F.avg_pool2d(images, 4, 4) - 0.5) * 2.0   # strides spelled out: CoreML's converter wants them
         return rgb4, self.pix_embed(rgb4)
 
     def _encode_rows(self, features: Tensor, masks: Tensor) -> Tensor:
@@ -452,7 +452,7 @@ class MemoryX(MemoryModule):
     def _pool_rows(self, cond: Tensor, prob: Tensor) -> Tensor:
         "`_pool`: cond [N,M,h,w] averaged under prob [N,1,H,W] pooled to (h,w) (H/h is an integer: avg_pool2d)."
         N, M, h, w = cond.shape
-        wgt = F.avg_pool2d(prob, prob.shape[-1] // w) if prob.shape[-1] != w else prob
+        wgt = F.avg_pool2d(prob, prob.shape[-1] // w, prob.shape[-1] // w) if prob.shape[-1] != w else prob
         s = torch.bmm(cond.reshape(N, M, h * w), wgt.reshape(N, h * w, 1)).reshape(N, M)
         return s / torch.clamp(wgt.mean((2, 3), keepdim=True).reshape(N, 1) * float(h * w), min=1e-3)
 
