@@ -18,7 +18,7 @@ from .student import (IMAGE_PROGRAM_INPUTS, IMAGE_PROGRAM_OUTPUTS, TEXT_PROGRAM_
                             image_program, text_program, load_student)
 from .tracker import (STEP_INPUTS, STEP_OUTPUTS, STEP_STATE, TrackerConfig, VideoStudent, load_video_model,
                             make_video_student, step_programs)
-from .export import BACKENDS, ExportConfig, check_backend, lower_methods, save_program, _versions
+from .export import BACKENDS, ExportConfig, calibration_samples, check_backend, lower_methods, save_program, _versions
 
 # %% auto #0
 __all__ = ['FORMAT', 'VERSION', 'MANIFEST_SCHEMA', 'BundleConfig', 'manifest_errors', 'tokenizer_section', 'build_bundle',
@@ -110,31 +110,32 @@ def _program(file: str, backend: str, quantization: dict, methods: dict, when: s
     return {"file": file, "sha256": saved["sha256"], "bytes": saved["bytes"], "backend": backend, "quantization": quantization,
             "methods": methods, "when": when}
 
-def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, source: str = "?",
+def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, source: str = "?", data=None,
                  prompts=("red circle", "blue square", "green triangle", "object")) -> dict:
-    "Lower text encoder, image path and tracker step of `model` into `out/` with `manifest.json`; returns the manifest."
+    "Lower text encoder, image path and tracker step of `model` into `out/` with `manifest.json`; int8 calibrates on `data`'s training split."
     cfg = cfg or BundleConfig(); out = Path(out); out.mkdir(parents=True, exist_ok=True)
     avail = check_backend(cfg.backend)     # raises BackendUnavailable (named, with the fix) before any work
     student, memory = model.student.eval(), model.memory.eval()
     S = cfg.image_size or student.cfg.image_size; L = student.cfg.context_length; t0 = time.perf_counter()
     ecfg = ExportConfig(quant=cfg.quant, decode=cfg.decode)
-    ids = DualTokenizer(student_context=L).student(list(prompts))
+    samples, calibration = calibration_samples(data, S, L, prompts=list(prompts))
+    ids = torch.cat([i for _, i in samples])
     # text encoder: one program, one method
     tp = text_program(student, cfg.embedding_bits if cfg.quant == "int8" else None)
     with torch.no_grad(): emb, valid = tp(ids[:1])
     edge, dele = lower_methods({"forward": (tp, (ids[:1],))}, cfg.backend, cfg.quant, {"forward": [(ids[i:i + 1],) for i in range(len(ids))]}, ecfg)
     text_saved = save_program(edge, out/"text_encoder.pte")
-    text = _program("text_encoder.pte", cfg.backend, {"quant": cfg.quant, "embedding_bits": cfg.embedding_bits if cfg.quant == "int8" else None},
+    qdoc = {"quant": cfg.quant, "calibration": calibration if cfg.quant == "int8" else None}
+    text = _program("text_encoder.pte", cfg.backend, {**qdoc, "embedding_bits": cfg.embedding_bits if cfg.quant == "int8" else None},
                     {"forward": {"inputs": _spec(TEXT_PROGRAM_INPUTS, [ids[:1]], _DOCS), "outputs": _spec(TEXT_PROGRAM_OUTPUTS, [emb, valid], _DOCS),
                                  "delegation": dele["forward"]}}, "once per prompt; keep its outputs while the prompt stays", text_saved)
-    # image path: calibrated on the prompts' embeddings and random images
+    # image path: calibrated on the samples' images and their prompts' embeddings
     ip = image_program(student, S)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad(): calib = [(torch.rand(1, 3, S, S, generator=g), *tp(ids[i:i + 1])) for i in range(len(ids))]
+    with torch.no_grad(): calib = [(x, *tp(i)) for x, i in samples]
     with torch.no_grad(): img_out = ip(*calib[0])
     edge, dele = lower_methods({"forward": (ip, calib[0])}, cfg.backend, cfg.quant, {"forward": calib}, ecfg)
     image_saved = save_program(edge, out/"image.pte")
-    image = _program("image.pte", cfg.backend, {"quant": cfg.quant},
+    image = _program("image.pte", cfg.backend, qdoc,
                      {"forward": {"inputs": _spec(IMAGE_PROGRAM_INPUTS, calib[0], _DOCS), "outputs": _spec(IMAGE_PROGRAM_OUTPUTS, img_out, _DOCS),
                                   "delegation": dele["forward"]}}, "every frame", image_saved)
     # tracker step: three methods of one program over the fixed-size state
@@ -190,7 +191,7 @@ def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, sour
     return doc
 
 # %% ../nbs/36_bundle.ipynb #3b725066
-def export_bundle(out, ckpt=None, student=None, cfg: BundleConfig | None = None, prompts=None) -> dict:
+def export_bundle(out, ckpt=None, student=None, cfg: BundleConfig | None = None, prompts=None, data=None) -> dict:
     "Build a bundle from a video or image checkpoint (or a random-init config) into `out`; returns a summary for the CLI."
     if (ckpt is None) == (student is None): raise ConfigError("give exactly one of --ckpt PATH or --student NAME")
     memory_note = "trained"
@@ -202,7 +203,7 @@ def export_bundle(out, ckpt=None, student=None, cfg: BundleConfig | None = None,
             memory_note = "random init: the checkpoint is an image checkpoint (train --phase video for a trained tracker)"
     else:
         model, source, memory_note = make_video_student(student), f"random-init student:{student}", "random init"
-    doc = build_bundle(model.eval(), out, cfg, source=source, **({"prompts": tuple(prompts)} if prompts else {}))
+    doc = build_bundle(model.eval(), out, cfg, source=source, data=data, **({"prompts": tuple(prompts)} if prompts else {}))
     doc["student"]["memory"] = memory_note; atomic_write_json(Path(out)/"manifest.json", doc)
     return {"out": str(out), "bundle_bytes": doc["bundle_bytes"], "bundle_mb": round(doc["bundle_bytes"] / 2**20, 2), "memory": memory_note,
             "programs": {k: {"bytes": p["bytes"], **{m: {f: mm["delegation"].get(f) for f in ("delegated_share", "partitions_total", "fallback_count")}

@@ -312,15 +312,17 @@ def _export(args) -> dict:
         from sam3m4.data import load_prompts
         out = args.out or dated_dir(project_outputs(), f"bundle_{args.backend}_{args.quant}")
         cfg = BundleConfig(backend=args.backend, quant=args.quant, image_size=args.image_size, max_objects=args.max_objects)
-        return export_bundle(out, args.ckpt, args.student, cfg, load_prompts(args.prompts) if args.prompts else None)
+        return export_bundle(out, args.ckpt, args.student, cfg, load_prompts(args.prompts) if args.prompts else None, args.data)
     from sam3m4.export import export_student
     return export_student(args.ckpt, args.student, args.backend, args.quant, args.out, args.name, args.image_size, args.prompts,
-                          not args.no_parity, args.runs)
+                          not args.no_parity, args.runs, args.data)
 
 def _export_args(parser) -> None:
     parser.add_argument("--ckpt", type=Path, help=f"student checkpoint: {CKPT_RULE}")
     parser.add_argument("--student", help="random-init student config (tiny|small|mobile): size and latency only")
     parser.add_argument("--backend", default="xnnpack", choices=("xnnpack", "coreml", "qnn"), help="xnnpack (runs here) | coreml | qnn")
+    parser.add_argument("--data", type=Path, help="int8: calibrate on this data's training split (world / SA-1B / COCO); "
+                        "without it, random images (masks may not survive int8)")
     parser.add_argument("--quant", default="none", choices=("none", "int8"), help="none | int8 (PT2E, backend quantizer)")
     parser.add_argument("--out", type=Path, help="output folder (default <project>/outputs/<date>_export_<backend>)")
     parser.add_argument("--name", help="file name stem (default <student>_<backend>_<quant>)")

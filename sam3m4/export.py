@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from .core import (BackendUnavailable, ConfigError, Sam3m4Error, atomic_write_bytes, atomic_write_json, dated_dir,
                          project_outputs, sha256_file)
-from .data import load_prompts
+from .data import DualTokenizer, load_prompts
 from .decode import DecodeConfig, decode
 from .layers import LayerNormX, mask_iou
 from .quantize import ImagePath, prompt_embeddings, random_student, student_inputs, _median_ms
@@ -29,7 +29,7 @@ INPUT_NAMES, OUTPUT_NAMES = IMAGE_PROGRAM_INPUTS, IMAGE_PROGRAM_OUTPUTS   # the 
 __all__ = ['INPUT_NAMES', 'OUTPUT_NAMES', 'BACKENDS', 'QNN_HELP', 'check_backend', 'op_report', 'ExportConfig', 'ExportResult',
            'conv_linear_filter', 'int8_quantizer', 'lower_methods', 'save_program', 'run_pte', 'pte_timing',
            'delegated_time_share', 'image_program_inputs', 'pte_instances', 'image_parity', 'ContractImageProgram',
-           'as_image_program', 'export_pte', 'export_student']
+           'as_image_program', 'export_pte', 'calibration_samples', 'export_student']
 
 # %% ../nbs/31_export.ipynb #d76b38b0
 BACKENDS = ("xnnpack", "coreml", "qnn")
@@ -469,18 +469,37 @@ def export_pte(model: nn.Module, example_inputs, backend: str, out_dir, name: st
     meta["note"] = reason
     return finish("ok", reason)
 
+# %% ../nbs/31_export.ipynb #6b83114b
+def calibration_samples(data, image_size: int, context_length: int = 32, n: int = 16, prompts: list[str] | None = None,
+                        seed: int = 0) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], str]:
+    "([(images [1,3,S,S], student token ids [1,L])] × n, description): training-split samples of `data`, else random images × `prompts`."
+    if data is not None:
+        from sam3m4.data import build_datasets
+        train, _ = build_datasets(data, image_size, tokenizer=DualTokenizer(student_context=context_length))
+        if len(train) == 0: raise ConfigError(f"{data}: no training samples to calibrate on")
+        idx = torch.linspace(0, len(train) - 1, min(n, len(train))).round().long().tolist()
+        items = [train[i] for i in dict.fromkeys(idx)]
+        return [(it["image"][None], it["student_ids"][None]) for it in items], f"{len(items)} training samples of {data}"
+    prompts = prompts or ["red circle", "blue square", "green triangle", "object"]
+    ids = DualTokenizer(student_context=context_length).student(prompts); g = torch.Generator().manual_seed(seed)
+    return ([(torch.rand(1, 3, image_size, image_size, generator=g), ids[i % len(prompts)][None]) for i in range(min(n, 4))],
+            "random images (no --data): int8 activation ranges from noise; masks may not survive, give --data")
+
 # %% ../nbs/31_export.ipynb #cc17567a
 def export_student(ckpt=None, student=None, backend="xnnpack", quant="none", out=None, name=None, image_size=None,
-                   prompts=None, parity=True, runs=10) -> dict:
+                   prompts=None, parity=True, runs=10, data=None) -> dict:
     "Export a checkpoint's (or a random-init config's) image path for `backend`; returns the output folder, meta.json and the table row."
     if (ckpt is None) == (student is None): raise ConfigError("give exactly one of --ckpt PATH or --student NAME")
     model, state = load_student(ckpt) if ckpt else (random_student(student), {})
     src = state.get("path") or f"random-init student:{student}"
     prompts = load_prompts(prompts) if isinstance(prompts, (str, Path)) else (prompts or ["red circle", "blue square", "green triangle", "object"])
-    calib = student_inputs(model, n=4, batch=1, image_size=image_size, prompts=prompts)
+    samples, how = calibration_samples(data, image_size or model.cfg.image_size, model.cfg.context_length, prompts=prompts)
+    with torch.no_grad(): calib = [{"images": x, "text_embeddings": model.encode_text(ids)[0]} for x, ids in samples]
     emb = prompt_embeddings(model, prompts)
     out = Path(out) if out else dated_dir(project_outputs(), f"export_{backend}")
     r = export_pte(model, calib[0], backend, out, name=name or f"{student or 'student'}_{backend}_{quant}",
                    cfg=ExportConfig(quant=quant, parity=parity, runs=runs), calib=calib, prompts=prompts,
                    text_embeddings=emb, source=src)
+    meta = json.loads(Path(r.meta_path).read_text()); meta["quantization"]["calibration"] = how if quant == "int8" else None
+    atomic_write_json(r.meta_path, meta)
     return {"out": str(out), "meta": r.meta_path, "table": [r.row()]}

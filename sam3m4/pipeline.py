@@ -202,7 +202,8 @@ def stage_export(cfg: PipelineConfig):
         for b in [x.strip() for x in cfg.backends.split(",") if x.strip()]:
             meta = Path(cfg.work)/"export"/f"student_{b}.pte.meta.json"
             try:
-                r = export_student(ckpt=_student_ckpt(ctx), backend=b, out=Path(cfg.work)/"export", name=f"student_{b}", prompts=prompts)
+                r = export_student(ckpt=_student_ckpt(ctx), backend=b, out=Path(cfg.work)/"export", name=f"student_{b}", prompts=prompts,
+                                   data=_data(cfg, ctx))
                 rows += r["table"]
             except Exception as e:   # a missing SDK or a failed lowering is a row in the table (meta.json holds the details)
                 status = "unsupported" if isinstance(e, BackendUnavailable) else "failed"
@@ -223,7 +224,7 @@ def stage_bundle(cfg: PipelineConfig):
         work, recs = Path(cfg.work), ctx["records"]
         video = recs.get("video", {}); merged = video.get("merged")
         ckpt = merged or _student_ckpt(ctx)
-        export_bundle(work/"bundle", ckpt=ckpt, cfg=BundleConfig(backend="xnnpack", quant=cfg.bundle_quant))
+        export_bundle(work/"bundle", ckpt=ckpt, cfg=BundleConfig(backend="xnnpack", quant=cfg.bundle_quant), data=_data(cfg, ctx))
         model = load_video_model(merged)[0] if merged else VideoStudent(load_student(ckpt)[0])
         _, val_ds = build_datasets(_data(cfg, ctx), model.student.cfg.image_size, cfg.negative_ratio, seed=cfg.seed)
         videos = []
@@ -302,7 +303,7 @@ def stage_visual_qa(cfg: PipelineConfig):
     def run(ctx):
         out = Path(ctx["records"]["eval"]["report"])/"visual_qa"
         params = {"ckpt": _student_ckpt(ctx), "data": _data(cfg, ctx), "teacher": _teacher_spec(cfg), "images": 6,
-                  "report": ctx["records"]["eval"]["report"]}   # the report then links these grids
+                  "report": ctx["records"]["eval"]["report"], "interactive": False}   # the report links these grids; no widgets headless
         from sam3m4.report import run_notebook
         run_notebook("41_visual_qa.ipynb", out/"visual_qa.ipynb", params)
         return {"out": str(out), "outputs": [str(out/"index.html"), str(out/"qa.json")]}

@@ -180,7 +180,9 @@ def _export_rows(s: dict) -> list[dict]:
     for r in s["export"]:
         ms = r.get("latency_ms"); fps = 1000 / ms if isinstance(ms, (int, float)) and ms > 0 else None
         out.append({"backend": r.get("backend"), "status": r.get("status"), "reason": r.get("reason"), "pte_mb": r.get("pte_mb"),
-                    "parity_max_abs": r.get("parity_max_abs"), "latency_ms": ms, "fps": fps, "target_fps": target,
+                    "delegated_share": r.get("delegated_share"), "partitions": r.get("partitions"),
+                    "mask_iou": r.get("mask_iou"), "box_max_abs_px": r.get("box_max_abs_px"), "score_max_abs": r.get("score_max_abs"),
+                    "same_instances": r.get("same_instances"), "latency_ms": ms, "fps": fps, "target_fps": target,
                     "meets_target": (fps >= target) if fps is not None else None})
     return out
 

@@ -22,7 +22,7 @@ from .student import Sam3m4Student, StudentConfig, load_student, student_config
 
 # %% auto #0
 __all__ = ['STEP_STATE', 'STEP_INPUTS', 'STEP_OUTPUTS', 'MemoryConfig', 'TrackerConfig', 'MemoryModule', 'rgb_stride4',
-           'VideoStudent', 'make_video_student', 'associate', 'Tracker', 'track_video', 'synthetic_clip',
+           'VideoStudent', 'make_video_student', 'associate', 'first_masks', 'Tracker', 'track_video', 'synthetic_clip',
            'OracleStudent', 'oracle_video_student', 'load_video_model', 'benchmark_streaming', 'MemoryX',
            'step_programs', 'eager_step_runner', 'StepTracker']
 
@@ -194,6 +194,12 @@ def associate(iou: Tensor, min_iou: float) -> list[tuple[int, int]]:
     si, ti = greedy_match(cost, max_matches=min(iou.shape))
     return list(zip(si.tolist(), ti.tolist()))
 
+def first_masks(out_t: dict, masks, detect, hw4: tuple, device) -> Tensor:
+    "The first frame's objects on the stride-4 grid (0/1 float [K,h4,w4]): `masks` [K,S,S] area-pooled, else the decoded detections."
+    if masks is None: return decode(out_t, detect)["masks"].float()
+    if not len(masks): return torch.zeros(0, *hw4, device=device)
+    return (F.interpolate(torch.as_tensor(masks).to(device)[None].float(), size=hw4, mode="area")[0] >= 0.5).float()
+
 def _cat_state(a: dict, b: dict) -> dict:
     return {k: (_cat_state(a[k], b[k]) if isinstance(a[k], dict) else torch.cat([a[k], b[k]])) for k in a}
 
@@ -222,10 +228,7 @@ class Tracker:
     def _start(self, out_t: dict, frame: Tensor, masks, object_ids) -> dict:
         self.S = frame.shape[-1]; self.hw4 = tuple(out_t["mask_logits"].shape[-2:]); self.t = 0; self.next_id = 0
         self.ids, self.misses, self.events, self.state = [], torch.zeros(0, dtype=torch.long), [], None
-        if masks is None: m4 = decode(out_t, self.cfg.detect)["masks"].float()
-        elif len(masks):
-            m4 = (F.interpolate(torch.as_tensor(masks).to(self.device)[None].float(), size=self.hw4, mode="area")[0] >= 0.5).float()
-        else: m4 = torch.zeros(0, *self.hw4, device=self.device)
+        m4 = first_masks(out_t, masks, self.cfg.detect, self.hw4, self.device)
         self.logits = torch.zeros(0, *self.hw4, device=self.device)
         self._add(out_t, frame, m4, object_ids)
         return self._result()
@@ -570,9 +573,7 @@ class StepTracker:
         self.misses = torch.zeros(self.N, dtype=torch.long); self.visible = torch.zeros(self.N, dtype=torch.bool)
         dev = out_t["mask_logits"].device
         self.logits = torch.full((self.N, *self.hw4), -20.0, device=dev)
-        if masks is None: m4 = decode(out_t, self.cfg.detect)["masks"].float()
-        elif len(masks): m4 = (F.interpolate(torch.as_tensor(masks).to(dev)[None].float(), size=self.hw4, mode="area")[0] >= 0.5).float()
-        else: m4 = torch.zeros(0, *self.hw4, device=dev)
+        m4 = first_masks(out_t, masks, self.cfg.detect, self.hw4, dev)
         self._add(out_t, images, m4, object_ids)
         return self._result()
 
