@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import ConfigError, DataError, Sam3m4Error, atomic_write_json, sha256_file
-from .data import VideoClipDataset, DualTokenizer, letterbox, overlay, read_image
+from .data import VideoClipDataset, DualTokenizer, letterbox, letterbox_hw, overlay, read_image
 from .decode import DecodeConfig, decode
 from .metrics import jf_video
 from .tracker import StepTracker, TrackerConfig
@@ -131,7 +131,7 @@ def segment(bundle: Bundle, image: np.ndarray, prompt: str) -> dict:
     x, _, scale = letterbox(image, np.zeros((0, h, w), bool), S)
     out = {k: v[0] for k, v in bundle.image_outputs(x[None], prompt).items()}
     d = decode(out, bundle.decode_cfg)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    nh, nw = letterbox_hw(h, w, S)
     masks = np.zeros((0, h, w), bool)
     if len(d["index"]):
         up = F.interpolate(d["mask_logits"][None], size=(S, S), mode="bilinear", align_corners=False)[:, :, :nh, :nw]
@@ -210,9 +210,9 @@ def run_app(bundle_dir, prompt: str, path, out, max_frames: int | None = None) -
     t0 = time.perf_counter()
     for t, f in enumerate(files):
         image = read_image(f); h, w = image.shape[:2]
-        x, _, scale = letterbox(image, np.zeros((0, h, w), bool), S)
+        x, _, _ = letterbox(image, np.zeros((0, h, w), bool), S)
         r = tracker.init(x, prompt) if t == 0 else tracker.step(x)
-        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        nh, nw = letterbox_hw(h, w, S)
         masks = {k: F.interpolate(m[None, None, :nh, :nw].float(), size=(h, w), mode="nearest")[0, 0].numpy() > 0.5 for k, m in r.items()}
         for k, m in masks.items(): tracks.setdefault(k, {})[t] = m
         _save_overlay(out/f"{f.stem}.overlay.png", image, np.stack(list(masks.values())) if masks else np.zeros((0, h, w), bool))
@@ -255,11 +255,11 @@ def bundle_report(bundle_dir, model, val_ds, videos: list | None = None, num_val
         jb = tracker_jf(lambda: BundleTracker(b), videos, b.image_size, max_frames, progress)
         doc["video"] = {"jf_eager": je["jf"], "jf_bundle": jb["jf"], "jf_diff": jb["jf"] - je["jf"], "objects": jb["objects"],
                         "frames_scored": jb["frames_scored"], "fps_bundle": jb["fps"], "fps_eager": je["fps"]}
-    ids = b.tokenizer(unseen_prompt); train_prompts = sorted(set(p for _, p in val_ds.samples))
-    seen = [p for p in train_prompts if torch.equal(b.tokenizer(p), ids)]
+    ids = b.tokenizer(unseen_prompt); known = sorted(set(p for _, p in val_ds.samples))   # the data's prompts (training uses the same set)
+    seen = [p for p in known if torch.equal(b.tokenizer(p), ids)]
     img = val_ds[0]["image"]
     out = {k: v[0] for k, v in b.image_outputs(img[None], unseen_prompt).items()}
     d = decode(out, b.decode_cfg)
     doc["unseen_prompt"] = {"prompt": unseen_prompt, "same_ids_as": seen, "result": f"{len(d['index'])} instances, presence {d['presence']:.3f}",
-                            "embedding_differs": not any(torch.equal(b.prompt(unseen_prompt)[0], b.prompt(p)[0]) for p in train_prompts[:8])}
+                            "embedding_differs": not any(torch.equal(b.prompt(unseen_prompt)[0], b.prompt(p)[0]) for p in known)}
     return doc
