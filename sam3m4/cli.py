@@ -363,7 +363,7 @@ def _pipeline(args) -> dict:
     return run_pipeline(cfg, force=tuple(args.force or ()), until=args.until)
 
 def _pipeline_args(parser) -> None:
-    parser.description = ("Run every stage — world, teacher cache, phase 1, phase 2, video, quantize, export, eval report, visual QA — "
+    parser.description = ("Run every stage — world, teacher cache, phase 1, phase 2, video, quantize, export, app bundle, eval report, visual QA — "
                           "on the built-in world (default) or on your data and local SAM 3 weights. Rerun to resume after a crash.")
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: the project's outputs/pipeline)")
     parser.add_argument("--data", type=Path, default=None, help="your data: world / SA-1B folder or tar shard(s) / COCO json (default: make the world)")
