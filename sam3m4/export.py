@@ -19,7 +19,7 @@ from .core import (BackendUnavailable, ConfigError, Sam3m4Error, atomic_write_by
 from .data import DualTokenizer, load_prompts
 from .decode import DecodeConfig, decode
 from .layers import LayerNormX, mask_iou
-from .quantize import ImagePath, prompt_embeddings, random_student, student_inputs, _median_ms
+from .quantize import ImagePath, prompt_embeddings, random_student, _median_ms
 from .student import (IMAGE_PROGRAM_INPUTS, IMAGE_PROGRAM_OUTPUTS, Sam3m4Student, StudentImagePath, TextProgram,
                             image_program, load_student)
 
