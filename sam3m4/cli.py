@@ -132,12 +132,12 @@ def _train(args) -> dict:
             raise ConfigError("--backbone-weights / --text-weights start phase 1 or 2; the video stage starts from --init's student "
                               "(e.g. phase 2's run folder), or a random one")
         given = {k: getattr(args, k) for k in ("student", "steps", "batch_size", "lr", "ckpt_every", "device", "seed", "workers", "warmup")}
-        given["prompt"] = args.video_prompt
+        given["prompt"], given["teacher_stride"] = args.video_prompt, args.video_stride
         cfg = VideoTrainConfig(**{k: v for k, v in given.items() if v is not None})   # unset flags keep VideoTrainConfig's defaults
         r = run_video(cfg, args.data, args.out, init=args.init, resume=resume, from_scratch=args.from_scratch, progress=not args.json,
                       teacher=args.teacher)
         return {"out": r["out"], "steps": r["steps"], "start": r["start"], "best": r["best"], "merged": r["merged"],
-                **{k: r["summary"][k] for k in ("jf_tracker", "jf_per_frame", "objects", "feature_cache_bytes_per_frame")},
+                **{k: r["summary"][k] for k in ("teacher", "jf_tracker", "jf_per_frame", "objects", "feature_cache_bytes_per_frame", "masklet_cache")},
                 "table": _rounded(r["history"])}
     from sam3m4.trainer import phase_config, train_phase
     kw = {k: getattr(args, k) for k in ("student", "steps", "batch_size", "accum", "lr", "ckpt_every", "device", "seed", "workers",
@@ -150,16 +150,21 @@ def _train(args) -> dict:
 
 def _train_args(parser) -> None:
     parser.add_argument("--phase", choices=["1", "2", "video"], required=True, help="1: feature alignment, 2: output refinement, video: tracker")
-    parser.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or tar shard(s), or COCO json (video: a world or SA-V folder)")
+    parser.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or tar shard(s), or COCO json (video: a world or SA-V folder; with a SAM 3 video teacher also mp4s or frame folders without annotations)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints in OUT/ckpt, logs in OUT/metrics.jsonl and OUT/tb)")
-    parser.add_argument("--teacher", default="annotation", help="'annotation' (world), a teacher-cache folder or local SAM 3 weights")
+    parser.add_argument("--teacher", default="annotation", help="'annotation' (world), a teacher-cache folder or local SAM 3 weights "
+                        "(video: 'annotation' = SA-V masklets, or a SAM 3 Hugging Face folder with its tracker, model_type sam3_video, "
+                        "whose masklets of every video, annotated or not, are cached in OUT/teacher_masklets)")
     parser.add_argument("--student", default=None, help="student config: tiny | small (default) | mobile")
     parser.add_argument("--init", default=None, help=f"start from this checkpoint when not resuming: {CKPT_RULE}")
     parser.add_argument("--backbone-weights", type=Path, default=None,
                         help="phase 1 / 2: start the image encoder from this local file (timm state dict; convnet: a ConvNet state dict)")
     parser.add_argument("--text-weights", type=Path, default=None,
                         help="phase 1 / 2: start the text tower from this local open_clip checkpoint (CLIP / MobileCLIP text tower)")
-    parser.add_argument("--video-prompt", default=None, help="video: the prompt of SA-V masklets, which carry no category (default 'object')")
+    parser.add_argument("--video-prompt", default=None, help="video: the prompt of SA-V masklets, which carry no category, and of "
+                        "the SAM 3 video teacher (default 'object')")
+    parser.add_argument("--video-stride", type=int, default=None, help="video, SAM 3 teacher: run it on every Nth video frame (default 4: "
+                        "SA-V's 6 fps of 24)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/ckpt/latest (model, optimizer, scheduler, RNG, data position)")
     parser.add_argument("--from-scratch", action="store_true", help="ignore OUT's checkpoints: move them aside and start over")
     parser.add_argument("--steps", type=int); parser.add_argument("--batch-size", type=int, help="samples per micro-batch per process")

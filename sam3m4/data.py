@@ -20,15 +20,15 @@ from torchvision.ops import box_convert, masks_to_boxes
 from .core import ConfigError, DataError, atomic_write_json, config_to_dict
 
 # %% auto #0
-__all__ = ['SAV_STRIDE', 'DEFAULT_PROMPTS', 'COLOURS', 'SHAPES', 'TINY_WORLD', 'encode_rle', 'decode_rle', 'ImageRecord',
-           'VideoRecord', 'file_error', 'read_image', 'load_sa1b', 'coco_image_dir', 'load_coco', 'VideoFrame',
-           'video_info', 'decode_frames', 'write_mp4', 'annotation_stride', 'sav_record', 'load_sav', 'sav_clip',
-           'write_sav_masklets', 'load_prompts', 'WorldConfig', 'world_concepts', 'render_scene', 'make_world',
-           'load_world', 'split_records', 'load_videos', 'clip_vocab_and_merges', 'clip_bpe_tokenizer', 'DualTokenizer',
-           'letterbox_hw', 'letterbox', 'letterbox_boxes', 'masks_to_boxes_cxcywh', 'SkippingDataset',
-           'GroundedDataset', 'collate_samples', 'make_loader', 'TarMember', 'sa1b_shards', 'tar_index',
-           'load_sa1b_tar', 'assign_shards', 'SA1BShardStream', 'load_records', 'build_datasets', 'VideoClipDataset',
-           'overlay', 'show_samples', 'inspect_folder']
+__all__ = ['SAV_STRIDE', 'DEFAULT_PROMPTS', 'COLOURS', 'SHAPES', 'TINY_WORLD', 'FRAME_EXTS', 'encode_rle', 'decode_rle',
+           'ImageRecord', 'VideoRecord', 'file_error', 'read_image', 'load_sa1b', 'coco_image_dir', 'load_coco',
+           'VideoFrame', 'video_info', 'decode_frames', 'write_mp4', 'annotation_stride', 'sav_record', 'load_sav',
+           'sav_clip', 'write_sav_masklets', 'load_prompts', 'WorldConfig', 'world_concepts', 'render_scene',
+           'make_world', 'load_world', 'split_records', 'load_videos', 'video_sources', 'clip_vocab_and_merges',
+           'clip_bpe_tokenizer', 'DualTokenizer', 'letterbox_hw', 'letterbox', 'letterbox_boxes',
+           'masks_to_boxes_cxcywh', 'SkippingDataset', 'GroundedDataset', 'collate_samples', 'make_loader', 'TarMember',
+           'sa1b_shards', 'tar_index', 'load_sa1b_tar', 'assign_shards', 'SA1BShardStream', 'load_records',
+           'build_datasets', 'VideoClipDataset', 'overlay', 'show_samples', 'inspect_folder']
 
 # %% ../nbs/01_data.ipynb #cbc529db
 def encode_rle(mask: np.ndarray) -> dict:
@@ -669,6 +669,43 @@ def load_videos(data, prompt: str = "object") -> list[VideoRecord]:
     vids, _ = load_sav(p, skip_bad=True, prompt=prompt)
     if not vids: raise DataError(f"{p}: every video was unreadable (see the warnings above)")
     return vids
+
+# %% ../nbs/01_data.ipynb #c70e5ca5
+FRAME_EXTS = (".jpg", ".jpeg", ".png")
+
+def _frame_files(d: Path) -> list[Path]:
+    return sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in FRAME_EXTS)
+
+def _source_record(vid: str, src: Path, stride: int) -> VideoRecord:
+    if src.is_file():
+        info = video_info(src)
+        if info["frames"] < 1: raise file_error(src, "holds no frames; re-download or re-encode it")
+        fi = list(range(0, info["frames"], stride))
+        return VideoRecord(vid, [VideoFrame(src, i) for i in fi], info["height"], info["width"], [], video=src, frame_index=fi, layout="mp4")
+    files = _frame_files(src); h, w = _jpg_size(files[0]); fi = list(range(0, len(files), stride))
+    return VideoRecord(vid, [files[i] for i in fi], h, w, [], video=None, frame_index=fi, layout="frames")
+
+def video_sources(data, stride: int = SAV_STRIDE) -> list[VideoRecord]:
+    """Every video under `data` (a world, an SA-V folder with or without masklets, frame folders, or one folder of frames),
+    as records without objects whose frames are every `stride`-th video frame; unreadable videos are skipped with a warning."""
+    p = Path(data)
+    if int(stride) < 1: raise ConfigError(f"stride must be >= 1, got {stride}")
+    if (p/"world.json").is_file(): p = p/"sav"
+    if not p.is_dir(): raise DataError(f"{p}: video folder not found; give a folder of *.mp4 files, frame folders or frames")
+    root = p/"JPEGImages_24fps" if (p/"JPEGImages_24fps").is_dir() else p
+    srcs = {f.stem: f for f in sorted(root.glob("*.mp4"))}
+    for d in sorted(x for x in root.iterdir() if x.is_dir()):
+        if d.name not in srcs and _frame_files(d): srcs[d.name] = d
+    if not srcs and _frame_files(root): srcs[root.name] = root
+    if not srcs: raise DataError(f"{p}: no videos (expected *.mp4 files, frame folders <id>/*.jpg, JPEGImages_24fps/<id>/, "
+                                 "or a folder of .jpg/.png frames)")
+    recs, skipped = [], []
+    for vid, src in srcs.items():
+        try: recs.append(_source_record(vid, src, int(stride)))
+        except DataError as e: _skip(skipped, src, str(e), True, e)
+    _warn_skipped(skipped, f"videos {p}")
+    if not recs: raise DataError(f"{p}: every video was unreadable (see the warnings above)")
+    return recs
 
 # %% ../nbs/01_data.ipynb #9f4f12a2
 def clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:

@@ -122,15 +122,16 @@ def _per_frame_masks(out_t: dict, detect: DecodeConfig, size: int) -> np.ndarray
 
 @torch.no_grad()
 def evaluate_video(model: VideoStudent, videos: list, cfg: TrackerConfig | None = None, progress: bool = True,
-                   max_frames: int | None = None) -> dict:
-    "J, F and J&F of the tracker, the tracker without detection correction, and per-frame detection (oracle association)."
+                   max_frames: int | None = None, clips=VideoClipDataset) -> dict:
+    """J, F and J&F of the tracker, the tracker without detection correction, and per-frame detection (oracle association).
+    `clips`: the clip dataset class giving the reference masks (annotations; `video_train.MaskletClipDataset`: a video teacher's)."""
     cfg = cfg or TrackerConfig(); model.eval()
     dev = next(model.parameters()).device
     S = model.student.cfg.image_size; tok = DualTokenizer(student_context=model.student.cfg.context_length)
     per_obj = {"tracker": [], "memory_only": [], "per_frame": []}; rows = []; n_frames = 0
     for v in tqdm(videos, desc="J&F", disable=not progress, file=sys.stderr):
         n = min(len(v.frames), max_frames or len(v.frames))
-        ds = VideoClipDataset([v], tok, S, clip_len=n)
+        ds = clips([v], tok, S, clip_len=n)
         for i in range(len(ds)):
             it = ds[i]; frames, masks = it["frames"].to(dev), it["masks"]
             vis = masks[0].flatten(1).any(1)

@@ -243,15 +243,15 @@ def stage_bundle(cfg: PipelineConfig):
 def run_video(cfg, data_dir, out_dir, init=None, resume: str = "auto", from_scratch: bool = False, progress: bool = True,
               teacher: str = "annotation") -> dict:
     "Train, evaluate J&F on the held-out videos, merge; writes `out/video.json` (the report's `video` section) and `out/merged`."
-    from sam3m4.data import load_videos
     from sam3m4.evaluation import evaluate_video
     from sam3m4.tracker import load_video_model
-    from sam3m4.video_train import merge_video_checkpoint, train_video
+    from sam3m4.video_train import ANNOTATION_VIDEO_TEACHER, merge_video_checkpoint, teacher_videos, train_video
     out = Path(out_dir)
     tr = train_video(cfg, data_dir, out, init=init, resume=resume, from_scratch=from_scratch, progress=progress, teacher=teacher)
     model, _ = load_video_model(tr["best"])
-    vids = {v.video_id: v for v in load_videos(data_dir, cfg.prompt)}
-    ev = evaluate_video(model, [vids[k] for k in (tr["val_videos"] or tr["train_videos"])], cfg.tracker, progress=progress)
+    tv = teacher_videos(teacher, data_dir, out, cfg, build=False)   # J&F against the same teacher's masks (its cache, no rerun)
+    vids = {v.video_id: v for v in tv["videos"]}
+    ev = evaluate_video(model, [vids[k] for k in (tr["val_videos"] or tr["train_videos"])], cfg.tracker, progress=progress, clips=tv["clips"])
     merged = merge_video_checkpoint(tr["best"], out/"merged")
     fc = tr["feature_cache"] or {}
     summary = {"jf_tracker": ev["jf_tracker"], "jf_per_frame": ev["jf_per_frame"], "jf_memory_only": ev["jf_memory_only"], "j_tracker": ev["j_tracker"],
@@ -259,7 +259,10 @@ def run_video(cfg, data_dir, out_dir, init=None, resume: str = "auto", from_scra
                "videos": ev["videos"], "objects": ev["objects"], "frames_scored": ev["frames_scored"], "protocol": ev["protocol"],
                "eval_videos": "held-out" if tr["val_videos"] else "training (no held-out video)", "steps": tr["steps"],
                "student": model.student.cfg.name, "student_init": tr["student_init"].get("path"), "checkpoint": str(merged),
-               "feature_cache_bytes_per_frame": fc.get("bytes_per_frame"), "teacher": "annotation-teacher(sa-v masklets)"}
+               "feature_cache_bytes_per_frame": fc.get("bytes_per_frame"), "teacher": tr["teacher"], "source": tr["teacher"],
+               "scored_against": "the annotations (SA-V masklets)" if tr["teacher"] == ANNOTATION_VIDEO_TEACHER else
+                                 f"the video teacher's masklets ({tr['teacher']}); the videos need no annotation",
+               "masklet_cache": tr["masklet_cache"]}
     atomic_write_json(out/"video.json", summary)
     return {**tr, "eval": ev, "merged": str(merged), "summary": summary}
 

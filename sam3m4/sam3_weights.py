@@ -39,8 +39,9 @@ def resolve_sam3_path(path) -> tuple[Path, str]:
 # %% ../nbs/07_sam3_weights.ipynb #3b85a58f
 META_VIT_LAYER_NORM_EPS = 1e-5   # Meta's ViT norms (transformers' Sam3ViTConfig defaults to 1e-6)
 
-def sam3_config(name: str = "tiny"):
-    "A `transformers.Sam3Config`: 'tiny' (tests, random init, 112 px) or 'full' (the released SAM 3, 1008 px); ViT eps as Meta's."
+def sam3_config(name: str = "tiny", hidden: int = 32):
+    """A `transformers.Sam3Config`: 'tiny' (tests, random init, 112 px, width `hidden`) or 'full' (the released SAM 3, 1008 px);
+    ViT eps as Meta's. The video teacher's tiny config takes `hidden=128`: SAM 3's tracker needs a width above its 64-channel memory."""
     from transformers import CLIPTextConfig, Sam3Config
     from transformers.models.sam3.configuration_sam3 import (Sam3DETRDecoderConfig, Sam3DETREncoderConfig,
         Sam3GeometryEncoderConfig, Sam3MaskDecoderConfig, Sam3ViTConfig, Sam3VisionConfig)
@@ -49,7 +50,7 @@ def sam3_config(name: str = "tiny"):
         cfg.vision_config.backbone_config.layer_norm_eps = META_VIT_LAYER_NORM_EPS
         return cfg
     if name != "tiny": raise ConfigError(f"unknown SAM 3 config {name!r}; choose 'tiny' or 'full'")
-    d, ff = 32, 64
+    d, ff = hidden, 2 * hidden
     vit = Sam3ViTConfig(hidden_size=d, intermediate_size=ff, num_hidden_layers=2, num_attention_heads=2, image_size=112,
                         patch_size=14, window_size=4, global_attn_indexes=[1], pretrain_image_size=112,
                         layer_norm_eps=META_VIT_LAYER_NORM_EPS)

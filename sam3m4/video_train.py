@@ -4,8 +4,9 @@
 
 # %% ../nbs/14_video_train.ipynb #3f8aa310
 from __future__ import annotations
-import json, os, shutil, sys, time
-from dataclasses import dataclass, field
+import hashlib, json, logging, os, shutil, sys, time
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +17,24 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .core import (BackendUnavailable, ConfigError, DataError, atomic_write_json, config_to_dict, load_state_dict_checked, resolve_checkpoint, save_checkpoint, seed_everything,
+from .core import (BackendUnavailable, CheckpointError, ConfigError, DataError, atomic_write_json, config_to_dict, load_state_dict_checked, resolve_checkpoint, save_checkpoint, seed_everything,
                          sha256_file, state_fingerprint)
-from .data import DualTokenizer, VideoClipDataset, letterbox, load_videos, read_image, split_records
+from .data import (DualTokenizer, VideoClipDataset, VideoRecord, letterbox, load_videos, read_image, sav_clip, split_records,
+                         video_sources)
 from .engine import LoopConfig, RunFolder, distributed, train_loop
 from .losses import dice_loss
+from .sam3_weights import SAM3_HELP, resolve_sam3_path, sam3_config, weights_id
 from .student import Sam3m4Student, load_student, student_config
+from .teacher import (SAM3_IMAGE_MEAN, SAM3_IMAGE_STD, eot_attention_mask, geometry_cls_inputs, sam3_preprocess, sam3_tokenizer,
+                            tokenize_prompts)
 from .tracker import MemoryConfig, MemoryModule, TrackerConfig, VideoStudent, load_video_model, rgb_stride4
 
 # %% auto #0
-__all__ = ['VideoTrainConfig', 'frame_tensor', 'FeatureCache', 'build_feature_cache', 'mask_stride4', 'clip_batch',
-           'rollout_loss', 'train_video', 'validate_video', 'merge_video_checkpoint']
+__all__ = ['ANNOTATION_VIDEO_TEACHER', 'VIDEO_TEACHER_INPUT', 'MASKLET_FORMAT', 'VideoTrainConfig', 'VideoTeacherConfig',
+           'sam3_video_config', 'load_sam3_video', 'video_teacher_fingerprint', 'Sam3VideoTeacher', 'video_source_id',
+           'MaskletCache', 'build_masklet_cache', 'with_masklets', 'MaskletClipDataset', 'teacher_videos',
+           'frame_tensor', 'FeatureCache', 'build_feature_cache', 'mask_stride4', 'clip_batch', 'rollout_loss',
+           'train_video', 'validate_video', 'merge_video_checkpoint']
 
 # %% ../nbs/14_video_train.ipynb #b62b984e
 @dataclass
@@ -45,8 +53,288 @@ class VideoTrainConfig(LoopConfig):
     obj_weight: float = 0.5        # weight of the object-visible loss
     val_fraction: float = 0.25     # videos held out for validation / J&F
     prompt: str = "object"         # prompt of SA-V masklets, which carry no category (a json's masklet_category wins, as the world's)
+    teacher_stride: int = 4        # video teacher (SAM 3): every Nth video frame (SA-V's 6 fps of 24)
+    teacher_max_objects: int = 8   # video teacher (SAM 3): at most this many objects tracked per video
     memory: MemoryConfig = field(default_factory=MemoryConfig)     # the memory module
     tracker: TrackerConfig = field(default_factory=TrackerConfig)  # tracking / evaluation thresholds
+
+# %% ../nbs/14_video_train.ipynb #dc003bc2
+ANNOTATION_VIDEO_TEACHER = "annotation-teacher(sa-v masklets)"
+VIDEO_TEACHER_INPUT = "frames via sam3_preprocess; CLIP ids up to end-of-text; geometry CLS; Sam3VideoProcessor.postprocess_outputs"
+
+@dataclass
+class VideoTeacherConfig:
+    prompt: str = "object"   # the text prompt SAM 3 detects and tracks
+    stride: int = 4          # every Nth video frame (SA-V's 6 fps of 24, the frames its masklets annotate)
+    max_objects: int = 8     # at most this many objects tracked per video (SAM 3's max_num_objects)
+    device: str = "cpu"
+    eot_id: int = 49407      # CLIP end-of-text
+
+def sam3_video_config(name: str = "tiny"):
+    "A random-init-ready `transformers.Sam3VideoConfig`: only 'tiny' (tests); a real one comes with its folder's config.json."
+    from transformers import Sam3VideoConfig
+    from transformers.models.sam3_tracker_video.configuration_sam3_tracker_video import (
+        Sam3TrackerVideoConfig, Sam3TrackerVideoMaskDecoderConfig, Sam3TrackerVideoPromptEncoderConfig)
+    if name != "tiny": raise ConfigError(f"unknown SAM 3 video config {name!r}: only 'tiny' is built here; SAM 3's own comes with its folder")
+    d, S = 128, 112
+    det = sam3_config("tiny", hidden=d)
+    trk = Sam3TrackerVideoConfig(
+        vision_config=det.vision_config.to_dict(), image_size=S,
+        prompt_encoder_config=Sam3TrackerVideoPromptEncoderConfig(hidden_size=d, image_size=S, patch_size=14, mask_input_channels=4),
+        mask_decoder_config=Sam3TrackerVideoMaskDecoderConfig(hidden_size=d, mlp_dim=2 * d, num_attention_heads=2, iou_head_hidden_dim=d),
+        num_maskmem=3, memory_attention_hidden_size=d, memory_attention_num_layers=1, memory_attention_feed_forward_hidden_size=2 * d,
+        memory_encoder_hidden_size=d, mask_downsampler_embed_dim=d, memory_fuser_embed_dim=d, memory_fuser_intermediate_dim=2 * d,
+        max_object_pointers_in_encoder=4)
+    return Sam3VideoConfig(detector_config=det.to_dict(), tracker_config=trk.to_dict(), low_res_mask_size=28, hotstart_delay=0,
+                           score_threshold_detection=0.0, new_det_thresh=0.0, max_num_objects=8)
+
+def _geometry_cls_hook(module, args, kwargs):
+    "`Sam3Model` forward pre-hook: a text-only call also runs the geometry encoder's CLS token (an empty box prompt)."
+    if kwargs.get("input_boxes") is None:
+        ve, px = kwargs.get("vision_embeds"), kwargs.get("pixel_values")
+        x = ve.fpn_hidden_states[0] if ve is not None else px
+        if x is not None: kwargs.update(geometry_cls_inputs(x.shape[0], x.device))
+    return args, kwargs
+
+def load_sam3_video(path, allow_partial: bool = False):
+    "(Sam3VideoModel, Sam3VideoProcessor | None, report) from a local Hugging Face folder of SAM 3's full model; never the hub."
+    from transformers import Sam3VideoModel, Sam3VideoProcessor
+    p, kind = resolve_sam3_path(path)
+    if kind == "official":
+        raise BackendUnavailable(f"{p}: the video teacher reads SAM 3 as a Hugging Face folder (config.json with model_type 'sam3_video' "
+                                 "+ model.safetensors, e.g. a copy of facebook/sam3); sam3m4 converts only the image model's keys of "
+                                 "sam3.pt, not its tracker: give the folder")
+    try: mt = json.loads((p/"config.json").read_text()).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise CheckpointError(f"{p}/config.json: not valid JSON ({e}); re-copy the folder") from e
+    if mt != "sam3_video":
+        raise CheckpointError(f"{p}/config.json: model_type is {mt!r}, but the video teacher needs SAM 3's full model ('sam3_video': "
+                              "detector + tracker, as facebook/sam3 ships it); copy that folder, or use --teacher annotation")
+    try: model, info = Sam3VideoModel.from_pretrained(str(p), local_files_only=True, output_loading_info=True)
+    except (OSError, ValueError) as e: raise CheckpointError(f"{p}: cannot load SAM 3's video model from this folder ({e}); {SAM3_HELP}") from e
+    rep = {"kind": "hf-video", "path": str(p), "weights": weights_id(p), "missing": sorted(info.get("missing_keys", [])),
+           "shape_mismatch": [str(x) for x in info.get("mismatched_keys", [])], "model_keys": len(model.state_dict())}
+    if (rep["missing"] or rep["shape_mismatch"]) and not allow_partial:
+        raise CheckpointError(f"{p}: {len(rep['missing'])} weights missing (e.g. {rep['missing'][:10]}), {len(rep['shape_mismatch'])} "
+                              "with wrong shape; the folder is incomplete or holds another model")
+    processor = None
+    if any((p/f).is_file() for f in ("processor_config.json", "video_preprocessor_config.json")):
+        try: processor = Sam3VideoProcessor.from_pretrained(str(p), local_files_only=True)
+        except (OSError, ValueError, TypeError) as e:
+            print(f"warning: {p}: Sam3VideoProcessor files present but unreadable ({e}); using the built-in preprocessing", file=sys.stderr)
+    return model.eval(), processor, rep
+
+def video_teacher_fingerprint(source: str, weights, cfg: VideoTeacherConfig) -> dict:
+    "What masklets depend on: the teacher's source, its weight files' identity, its options (not the device) and the input path."
+    return {"source": source, "weights": weights, "config": config_to_dict(cfg) | {"device": None}, "input": VIDEO_TEACHER_INPUT}
+
+class Sam3VideoTeacher:
+    "SAM 3's detector + tracker (transformers `Sam3VideoModel`) as a video teacher: `teacher(frames, prompt) -> masklets`."
+    def __init__(self, model, processor=None, cfg: VideoTeacherConfig | None = None, source: str = "sam3-video:<in-memory>",
+                 load_report: dict | None = None):
+        from transformers import Sam3ImageProcessor, Sam3VideoProcessor
+        from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
+        self.cfg = cfg or VideoTeacherConfig()
+        self.device, self.source, self.load_report = torch.device(self.cfg.device), source, load_report or {}
+        self.model = model.eval().to(self.device)
+        det = self.model.detector_model
+        if not getattr(det, "_sam3m4_geometry_cls", False):
+            det.register_forward_pre_hook(_geometry_cls_hook, with_kwargs=True); det._sam3m4_geometry_cls = True
+        vp = getattr(processor, "video_processor", None)
+        self.mean = tuple(getattr(vp, "image_mean", None) or SAM3_IMAGE_MEAN)
+        self.std = tuple(getattr(vp, "image_std", None) or SAM3_IMAGE_STD)
+        self.tokenizer = sam3_tokenizer(processor)
+        self.processor = processor or Sam3VideoProcessor(Sam3ImageProcessor(), Sam2VideoVideoProcessor(), self.tokenizer)
+        self.image_size = int(model.config.detector_config.vision_config.backbone_config.image_size)
+
+    @classmethod
+    def from_path(cls, path, cfg: VideoTeacherConfig | None = None, allow_partial: bool = False) -> "Sam3VideoTeacher":
+        "Load from a local Hugging Face folder of SAM 3's full model (see `load_sam3_video`)."
+        model, processor, rep = load_sam3_video(path, allow_partial)
+        return cls(model, processor, cfg, source=f"sam3-video:{Path(path).resolve()}", load_report=rep)
+
+    @classmethod
+    def random_init(cls, cfg: VideoTeacherConfig | None = None, seed: int = 0) -> "Sam3VideoTeacher":
+        "A random-init tiny SAM 3 video model (tests): its masklets are noise, and its `source` says so."
+        from transformers import Sam3VideoModel
+        torch.manual_seed(seed)
+        return cls(Sam3VideoModel(sam3_video_config("tiny")), None, cfg, source=f"sam3-video:random-init(tiny,seed={seed})")
+
+    def fingerprint(self) -> dict: return video_teacher_fingerprint(self.source, self.load_report.get("weights"), self.cfg)
+
+    @torch.no_grad()
+    def __call__(self, frames, prompt: str | None = None, frame_index=None) -> dict:
+        from transformers.models.sam3_video.modeling_sam3_video import Sam3VideoInferenceSession
+        a = np.asarray(frames)
+        if a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8 or len(a) == 0:
+            raise DataError(f"Sam3VideoTeacher: expected uint8 frames [T,H,W,3] (T >= 1), got {a.dtype} {a.shape}; read them with sam3m4.data.sav_clip")
+        prompt = prompt or self.cfg.prompt
+        T, H, W = a.shape[:3]
+        fi = list(range(T)) if frame_index is None else [int(i) for i in frame_index]
+        if len(fi) != T: raise ConfigError(f"Sam3VideoTeacher: {len(fi)} frame indices for {T} frames")
+        self.model.max_num_objects = min(int(self.model.config.max_num_objects), int(self.cfg.max_objects))
+        px = torch.cat([sam3_preprocess(f, self.image_size, self.mean, self.std) for f in a])
+        sess = Sam3VideoInferenceSession(video=px, video_height=H, video_width=W, inference_device=self.device, dtype=torch.float32)
+        ids = tokenize_prompts(self.tokenizer, [prompt]).to(self.device)
+        pid = sess.add_prompt(prompt)
+        sess.prompt_input_ids[pid], sess.prompt_attention_masks[pid] = ids, eot_attention_mask(ids, self.cfg.eot_id)
+        quiet = logging.getLogger("transformers.models.sam3_video.modeling_sam3_video"); level = quiet.level
+        quiet.setLevel(logging.ERROR)   # not one "hitting max_num_objects" warning per frame: max_objects is the cap asked for
+        try: per = {int(o.frame_idx): self.processor.postprocess_outputs(sess, o) for o in self.model.propagate_in_video_iterator(sess)}
+        finally: quiet.setLevel(level)
+        if sorted(per) != list(range(T)): raise ConfigError(f"Sam3VideoTeacher: SAM 3 answered frames {sorted(per)[:10]}, expected 0..{T - 1}")
+        obj = sorted({int(i) for r in per.values() for i in r["object_ids"].tolist()})
+        col = {o: j for j, o in enumerate(obj)}
+        masks, scores = torch.zeros(T, len(obj), H, W, dtype=torch.bool), torch.zeros(T, len(obj))
+        for t, r in per.items():
+            for k, o in enumerate(r["object_ids"].tolist()):
+                masks[t, col[o]] = r["masks"][k].cpu(); scores[t, col[o]] = float(r["scores"][k])
+        seen = masks.flatten(2).any(2).float()
+        return {"masks": masks, "object_ids": torch.tensor(obj, dtype=torch.int64), "scores": scores * seen,
+                "object_scores": (scores * seen).sum(0) / seen.sum(0).clamp(min=1), "frame_index": torch.tensor(fi, dtype=torch.int64),
+                "prompt": prompt, "source": self.source}
+
+    def __repr__(self): return f"Sam3VideoTeacher({self.source}, image_size={self.image_size}, max_objects={self.cfg.max_objects})"
+
+# %% ../nbs/14_video_train.ipynb #367adb4e
+MASKLET_FORMAT = 1
+
+def _digest(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+def video_source_id(v: VideoRecord) -> str:
+    "Identity of a video's frames: its file(s) (name, size) and the frame indices."
+    files = [v.video] if v.video is not None else v.frames
+    return _digest({"id": v.video_id, "frame_index": list(v.frame_index), "files": [[Path(f).name, Path(f).stat().st_size] for f in files]})
+
+class MaskletCache:
+    "The video teacher's masklets per video under `root`; `teacher_fp` (None: open as is) clears a cache made by another teacher."
+    def __init__(self, root, teacher_fp: dict | None = None):
+        self.root, self.mem = Path(root), {}
+        idx = self.root/"index.json"; self.index = None
+        if idx.is_file():
+            try: self.index = json.loads(idx.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{idx}: unreadable masklet-cache index ({e}); delete {self.root} to rebuild") from e
+            if self.index.get("kind") != "video-teacher-masklets":
+                raise DataError(f"{idx}: not a video-teacher masklet cache (kind {self.index.get('kind')!r}); give another --out, or move {self.root} away")
+        key = _digest({"format": MASKLET_FORMAT, "teacher": teacher_fp}) if teacher_fp is not None else None
+        if self.index is not None and key is not None and self.index.get("key") != key:
+            print(f"masklet cache {self.root}: made by another teacher or with other options; rebuilding", file=sys.stderr)
+            shutil.rmtree(self.root); self.index = None
+        if self.index is None:
+            if key is None: raise DataError(f"{self.root}: no masklet cache here; build it with `sam3m4 train --phase video --teacher SAM3_FOLDER`")
+            self.index = {"kind": "video-teacher-masklets", "format": MASKLET_FORMAT, "key": key, "teacher": teacher_fp, "videos": {}}
+
+    @property
+    def source(self) -> str: return self.index["teacher"]["source"]
+
+    def valid(self, v: VideoRecord) -> bool:
+        e = self.index["videos"].get(v.video_id)
+        return bool(e) and e["source_id"] == video_source_id(v) and (self.root/e["file"]).is_file()
+
+    def put(self, v: VideoRecord, ml: dict, seconds: float = 0.0):
+        self.root.mkdir(parents=True, exist_ok=True)
+        m = ml["masks"].numpy().astype(bool); f = self.root/f"{v.video_id}.safetensors"; tmp = f.with_suffix(".tmp")
+        save_file({"masks": torch.from_numpy(np.packbits(m.reshape(-1))), "object_ids": ml["object_ids"].contiguous(),
+                   "scores": ml["scores"].float().contiguous(), "frame_index": ml["frame_index"].contiguous()}, str(tmp),
+                  metadata={"shape": json.dumps(list(m.shape)), "prompt": ml["prompt"], "source": ml["source"]})
+        os.replace(tmp, f)
+        self.index["videos"][v.video_id] = {"file": f.name, "source_id": video_source_id(v), "object_ids": ml["object_ids"].tolist(),
+                                            "object_scores": [round(float(s), 4) for s in ml["object_scores"]], "frames": int(m.shape[0]),
+                                            "hw": list(m.shape[2:]), "bytes": f.stat().st_size, "seconds": round(seconds, 2)}
+        atomic_write_json(self.root/"index.json", self.index); self.mem.pop(v.video_id, None)
+
+    def get(self, video_id: str) -> dict:
+        "Masklets of one video: masks bool [T,N,H,W], object_ids [N], scores [T,N], frame_index [T]."
+        if video_id in self.mem: return self.mem[video_id]
+        e = self.index["videos"].get(video_id)
+        if e is None: raise DataError(f"{self.root}: no masklets for video {video_id}; rerun the video stage to extend the cache")
+        f = self.root/e["file"]
+        try:
+            from safetensors import safe_open
+            with safe_open(str(f), "pt") as fh: shape = json.loads(fh.metadata()["shape"])
+            d = load_file(str(f))
+            bits = np.unpackbits(d["masks"].numpy(), count=int(np.prod(shape)))
+            out = {"masks": torch.from_numpy(bits.reshape(shape).astype(bool)), "object_ids": d["object_ids"], "scores": d["scores"],
+                   "frame_index": d["frame_index"]}
+        except Exception as err:   # a truncated or foreign file, whatever safetensors / numpy make of it
+            raise DataError(f"{f}: unreadable masklet-cache entry ({type(err).__name__}: {err}); delete it (or {self.root}) to rebuild") from err
+        T, N = shape[:2]
+        if (out["object_ids"].tolist() != e["object_ids"] or tuple(out["scores"].shape) != (T, N) or len(out["frame_index"]) != T):
+            raise DataError(f"{f}: masklet entry disagrees with {self.root/'index.json'}; delete {self.root} to rebuild")
+        if len(self.mem) >= 4: self.mem.pop(next(iter(self.mem)))
+        self.mem[video_id] = out
+        return out
+
+    def info(self) -> dict:
+        v = self.index["videos"]
+        return {"teacher": self.source, "videos": len(v), "videos_with_objects": sum(1 for e in v.values() if e["object_ids"]),
+                "objects": sum(len(e["object_ids"]) for e in v.values()), "frames": sum(e["frames"] for e in v.values()),
+                "bytes": sum(e["bytes"] for e in v.values()), "teacher_seconds": round(sum(e["seconds"] for e in v.values()), 2)}
+
+def build_masklet_cache(teacher, videos: list, root, cfg: VideoTeacherConfig | None = None, progress: bool = True) -> MaskletCache:
+    """Masklets of every video in `videos` under `root` (computed for the missing or changed ones). `teacher`: a `Sam3VideoTeacher`,
+    or the path of a SAM 3 folder, loaded only if some video needs it."""
+    cfg = cfg or VideoTeacherConfig()
+    if isinstance(teacher, Sam3VideoTeacher): fp, cfg = teacher.fingerprint(), teacher.cfg
+    else:
+        p, _ = resolve_sam3_path(teacher)
+        fp = video_teacher_fingerprint(f"sam3-video:{Path(teacher).resolve()}", weights_id(p), cfg)
+    cache = MaskletCache(root, fp)
+    todo = [v for v in videos if not cache.valid(v)]
+    if todo and not isinstance(teacher, Sam3VideoTeacher): teacher = Sam3VideoTeacher.from_path(teacher, cfg)
+    for v in tqdm(todo, desc="video teacher", disable=not progress, file=sys.stderr):
+        t0 = time.time()
+        frames, _, fi = sav_clip(v, objects=[])
+        cache.put(v, teacher(frames, cfg.prompt, fi), time.time() - t0)
+    cache.root.mkdir(parents=True, exist_ok=True); atomic_write_json(cache.root/"index.json", cache.index)
+    return cache
+
+def with_masklets(videos: list, cache: MaskletCache, prompt: str) -> list:
+    "The records of `videos` with the teacher's objects (all answering `prompt`), their masks to be read from `cache`."
+    out = []
+    for v in videos:
+        e = cache.index["videos"].get(v.video_id)
+        if e is None: raise DataError(f"{cache.root}: no masklets for video {v.video_id}; rerun the video stage to extend the cache")
+        objs = [{"id": int(i), "category": prompt, "source": "sam3-video", "k": j} for j, i in enumerate(e["object_ids"])]
+        out.append(replace(v, objects=objs, annotations={"sam3-video": cache.root/e["file"]}))
+    return out
+
+class MaskletClipDataset(VideoClipDataset):
+    "`VideoClipDataset` whose masks are the video teacher's cached masklets instead of annotations."
+    def __init__(self, videos: list, tokenizer: DualTokenizer, image_size: int = 128, clip_len: int = 4, cache: MaskletCache | None = None):
+        if cache is None: raise ConfigError("MaskletClipDataset needs the masklet cache (cache=)")
+        super().__init__(videos, tokenizer, image_size, clip_len); self.cache = cache
+    def _load(self, idx):
+        vi, cat, start = self.samples[idx]; v = self.videos[vi]
+        objs = [o for o in v.objects if o["category"] == cat]
+        frames, _, fi = sav_clip(v, start=start, length=self.clip_len, objects=[])
+        ml = self.cache.get(v.video_id)
+        if ml["frame_index"][start:start + len(fi)].tolist() != fi:
+            raise DataError(f"{self.cache.root/(v.video_id + '.safetensors')}: masklets of frames {ml['frame_index'][start:start + len(fi)].tolist()}, "
+                            f"the video gives {fi}; delete {self.cache.root} to rebuild")
+        masks = ml["masks"][start:start + len(fi)][:, [o["k"] for o in objs]].numpy()
+        boxed = [letterbox(f, m, self.size) for f, m in zip(frames, masks)]
+        return {"frames": torch.stack([b[0] for b in boxed]), "masks": torch.stack([b[1] for b in boxed]), "object_ids": [o["id"] for o in objs],
+                "prompt": cat, "teacher_ids": self.tok.teacher([cat])[0], "student_ids": self.tok.student([cat])[0],
+                "video_id": v.video_id, "start": start, "frame_index": fi}
+
+def teacher_videos(teacher, data_dir, out_dir, cfg, build: bool = True, progress: bool = True) -> dict:
+    """The video stage's teacher: `'annotation'` (SA-V masklets) or a SAM 3 folder, whose masklets of every video in `data_dir`
+    (annotated or not) are cached in `out_dir/teacher_masklets`. {videos, clips (dataset class), teacher (its name), cache (info)}."""
+    if str(teacher) == "annotation":
+        return {"videos": load_videos(data_dir, cfg.prompt), "clips": VideoClipDataset, "teacher": ANNOTATION_VIDEO_TEACHER, "cache": None}
+    tcfg = VideoTeacherConfig(prompt=cfg.prompt, stride=cfg.teacher_stride, max_objects=cfg.teacher_max_objects,
+                              device=str(distributed(cfg.device)[3]))
+    vids = video_sources(data_dir, tcfg.stride)
+    root = Path(out_dir)/"teacher_masklets"
+    if build: cache = build_masklet_cache(teacher, vids, root, tcfg, progress)
+    else:
+        p, _ = resolve_sam3_path(teacher)
+        cache = MaskletCache(root, video_teacher_fingerprint(f"sam3-video:{Path(teacher).resolve()}", weights_id(p), tcfg))
+    if not any(cache.index["videos"].get(v.video_id, {}).get("object_ids") for v in vids):
+        raise DataError(f"{data_dir}: SAM 3 ({cache.source}) found no {tcfg.prompt!r} in any of its {len(vids)} video(s); "
+                        "prompt another concept with --video-prompt")
+    return {"videos": with_masklets(vids, cache, tcfg.prompt), "clips": partial(MaskletClipDataset, cache=cache), "teacher": cache.source,
+            "cache": cache.info()}
 
 # %% ../nbs/14_video_train.ipynb #d13e2185
 def frame_tensor(path, size: int) -> Tensor:
@@ -168,13 +456,14 @@ def _video_state_dict(model: VideoStudent, with_student: bool) -> dict:
 
 def train_video(cfg: VideoTrainConfig, data_dir, out_dir, init=None, resume: str = "auto", from_scratch: bool = False, progress: bool = True,
                 teacher: str = "annotation", stop_after: int | None = None) -> dict:
-    "Distill the teacher's masklets of SA-V-layout videos in `data_dir` into the memory module; checkpoints in `out_dir/ckpt`."
-    if str(teacher) != "annotation":
-        raise BackendUnavailable(f"video teacher {teacher!r}: distilling SAM 3's video outputs needs its video predictor, which this "
-                                 "package does not wrap; use --teacher annotation (the SA-V masklets act as the teacher)")
+    """Distill a teacher's masklets of the videos in `data_dir` into the memory module; checkpoints in `out_dir/ckpt`. `teacher`:
+    'annotation' (SA-V masklets) or a local SAM 3 folder (its tracker's masklets of every video, annotated or not; see `teacher_videos`)."""
     rank, world, dist_on, device = distributed(cfg.device)
     run = RunFolder(out_dir); out = run.out
-    videos = load_videos(data_dir, cfg.prompt)
+    if rank == 0: tv = teacher_videos(teacher, data_dir, out, cfg, build=True, progress=progress)
+    if dist_on: torch.distributed.barrier()
+    if rank != 0: tv = teacher_videos(teacher, data_dir, out, cfg, build=False, progress=False)
+    videos, Clips = tv["videos"], tv["clips"]
     tr_v, va_v = split_records(videos, cfg.val_fraction)
     if not tr_v: tr_v = va_v
     student, init_info = _load_init_student(init, cfg)
@@ -182,7 +471,7 @@ def train_video(cfg: VideoTrainConfig, data_dir, out_dir, init=None, resume: str
     model = VideoStudent(student, cfg.memory).to(device)
     S = student.cfg.image_size
     tok = DualTokenizer(student_context=student.cfg.context_length)
-    train_ds, val_ds = VideoClipDataset(tr_v, tok, S, cfg.clip_len), VideoClipDataset(va_v or tr_v, tok, S, cfg.clip_len)
+    train_ds, val_ds = Clips(tr_v, tok, S, cfg.clip_len), Clips(va_v or tr_v, tok, S, cfg.clip_len)
     continuing, moved = run.prepare(resume, from_scratch, rank)
     cache, cache_index = None, None
     if cfg.freeze_image:
@@ -220,10 +509,10 @@ def train_video(cfg: VideoTrainConfig, data_dir, out_dir, init=None, resume: str
                    continuing=continuing, batch_size=bs, progress=progress, stop_after=stop_after, desc="video",
                    describe=lambda items: ", ".join(f"{it['video_id']}@{it['start']}/{it['prompt']!r}" for it in items),
                    state_fn=lambda: {"student_config": config_to_dict(model.student.cfg), "memory_config": config_to_dict(cfg.memory),
-                                     "teacher": "annotation-teacher(sa-v masklets)", "data": str(data_dir), "student_init": init_info,
+                                     "teacher": tv["teacher"], "masklet_cache": tv["cache"], "data": str(data_dir), "student_init": init_info,
                                      "student_in_checkpoint": with_student, "feature_cache": cache_index},
                    rank=rank, world=world, dist_on=dist_on, device=device)
-    return {"phase": "video", "out": str(out), "steps": r.steps, "start": r.start, "world_size": world, "batch_size": bs,
+    return {"phase": "video", "out": str(out), "teacher": tv["teacher"], "masklet_cache": tv["cache"], "steps": r.steps, "start": r.start, "world_size": world, "batch_size": bs,
             "latest": r.latest, "best": r.best, "history": r.history, "student_init": init_info, "feature_cache": cache_index,
             "train_videos": [v.video_id for v in tr_v], "val_videos": [v.video_id for v in va_v], "seconds": r.seconds,
             "moved_aside": moved}

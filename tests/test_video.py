@@ -14,7 +14,7 @@ def test_train_video_cli_tiny_world(tmp_path, run_cli):
     assert (tmp_path/"v"/"merged"/"state.json").is_file()
     assert json.loads((tmp_path/"v"/"merged"/"state.json").read_text())["kind"] == "merged"
     s = json.loads((tmp_path/"v"/"video.json").read_text())
-    assert {"jf_tracker", "jf_per_frame"} <= set(s)
+    assert {"jf_tracker", "jf_per_frame"} <= set(s) and s["teacher"] == s["source"] == r["teacher"] == "annotation-teacher(sa-v masklets)"
     # a folder with checkpoints is refused without --resume; with it, more steps continue from the latest checkpoint
     args[args.index("--steps") + 1] = "3"
     p = run_cli(*args)
@@ -22,11 +22,13 @@ def test_train_video_cli_tiny_world(tmp_path, run_cli):
     p = run_cli(*args, "--resume", check=True)
     assert (json.loads(p.stdout)["start"], json.loads(p.stdout)["steps"]) == (2, 3)
 
-def test_video_teacher_refused(tmp_path, run_cli):
+def test_video_teacher_missing_folder(tmp_path, run_cli):
+    "A SAM 3 video teacher that is not there: exit 2, the path and the fix in the error (the teacher itself: test_video_teacher.py)."
     run_cli("data", "make-world", tmp_path/"w", "--tiny", check=True)
     p = run_cli("train", "--phase", "video", "--data", tmp_path/"w", "--out", tmp_path/"v", "--student", "tiny",
                 "--teacher", tmp_path/"sam3", "--steps", "1", "--device", "cpu", "--json")
-    assert p.returncode == 2 and "video predictor" in json.loads(p.stdout)["error"]
+    err = json.loads(p.stdout)["error"]
+    assert p.returncode == 2 and str(tmp_path/"sam3") in err and "SAM 3 not found" in err, err
 
 def _video_train(data, out, *extra):
     return [sys.executable, "-m", "sam3m4.cli", "train", "--phase", "video", "--data", str(data), "--out", str(out), "--student", "tiny",
