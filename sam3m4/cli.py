@@ -356,8 +356,9 @@ def _run_args(parser) -> None:
     add_json_flag(parser); parser.set_defaults(func=_run)
 
 # %% ../nbs/51_cli.ipynb #69fc762f
-def _pipeline(args) -> dict:
-    from sam3m4.pipeline import PipelineConfig, run_pipeline, tiny_pipeline_config
+def _pipeline_config(args):
+    "The PipelineConfig of `sam3m4 pipeline ARGS`: tiny or default, with each given option over it."
+    from sam3m4.pipeline import PipelineConfig, tiny_pipeline_config
     work = args.work or project_outputs()/"pipeline"
     cfg = tiny_pipeline_config(work) if args.tiny else PipelineConfig(work=str(work))
     for k in ("data", "video_data", "video_prompt", "backbone_weights", "text_weights", "sam3", "student", "phase1_steps", "phase2_steps",
@@ -365,10 +366,15 @@ def _pipeline(args) -> dict:
         v = getattr(args, k)
         if v is not None: setattr(cfg, k, str(v) if isinstance(v, Path) else v)
     if args.no_features: cfg.features = False
-    return run_pipeline(cfg, force=tuple(args.force or ()), until=args.until)
+    if args.no_phase1_ablation: cfg.phase1_ablation = False
+    return cfg
+
+def _pipeline(args) -> dict:
+    from sam3m4.pipeline import run_pipeline
+    return run_pipeline(_pipeline_config(args), force=tuple(args.force or ()), until=args.until)
 
 def _pipeline_args(parser) -> None:
-    parser.description = ("Run every stage — world, teacher cache, phase 1, phase 2, video, quantize, export, app bundle, eval report, visual QA — "
+    parser.description = ("Run every stage — world, teacher cache, phase 1, phase 2, phase-1 ablation, video, quantize, export, app bundle, eval report, visual QA — "
                           "on the built-in world (default) or on your data and local SAM 3 weights. Rerun to resume after a crash.")
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: the project's outputs/pipeline)")
     parser.add_argument("--data", type=Path, default=None, help="your data: world / SA-1B folder or tar shard(s) / COCO json (default: make the world)")
@@ -378,6 +384,8 @@ def _pipeline_args(parser) -> None:
     parser.add_argument("--text-weights", type=Path, default=None, help="local open_clip text-tower checkpoint to start the student from")
     parser.add_argument("--sam3", type=Path, default=None, help="local SAM 3 weights (HF folder or sam3.pt); default: the world's annotation teacher")
     parser.add_argument("--no-features", action="store_true", help="do not cache SAM 3's vision and text features (saves disk; skips phase 1)")
+    parser.add_argument("--no-phase1-ablation", action="store_true", help="when phase 1 runs, do not also train phase 2 alone for phase 1 + "
+                        "phase 2's steps (the report's phase-1 ablation: phase 1 → phase 2 vs phase 2 alone)")
     parser.add_argument("--student", default=None, help="student config (tiny | small | mobile; default small)")
     parser.add_argument("--phase1-steps", type=int, default=None); parser.add_argument("--phase2-steps", type=int, default=None)
     parser.add_argument("--video-steps", type=int, default=None)

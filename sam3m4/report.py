@@ -16,10 +16,10 @@ from .evaluation import nan_to_none
 from .render import cell, report_html, report_markdown
 
 # %% auto #0
-__all__ = ['SHOWN_NOT_GATED', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'GateConfig', 'evaluate_gates',
-           'ungated_rows', 'normalize_section', 'build_summary', 'compare_summaries', 'report_sections',
-           'summary_markdown', 'summary_html', 'write_summary', 'merge_summary', 'report_notebook', 'kernel_config',
-           'headline', 'run_notebook', 'run_report']
+__all__ = ['SHOWN_NOT_GATED', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'ABLATION_COLUMNS', 'GateConfig',
+           'evaluate_gates', 'ungated_rows', 'normalize_section', 'build_summary', 'compare_summaries',
+           'report_sections', 'summary_markdown', 'summary_html', 'write_summary', 'merge_summary', 'report_notebook',
+           'kernel_config', 'headline', 'run_notebook', 'run_report']
 
 # %% ../nbs/33_report.ipynb #0a31407d
 @dataclass
@@ -123,6 +123,10 @@ def normalize_section(section: str, value):
     if section == "visual_qa": return _qa_index(value)
     if section == "bundle" and not (isinstance(value, dict) and "programs" in value):
         raise ConfigError("bundle: expected the bundle stage's document (with 'programs'); see app.bundle_report")
+    if section == "phase1_ablation" and not (isinstance(value, dict) and (isinstance(value.get("skipped"), str) or (
+            isinstance(value.get("rows"), list) and len(value["rows"]) == 2 and all(isinstance(r, dict) and {"run", "steps"} <= set(r) for r in value["rows"])))):
+        raise ConfigError("phase1_ablation: expected the pipeline's phase1_ablation/ablation.json: {'rows': [two runs with 'run' and "
+                          "'steps'], 'steps': ...} or {'skipped': why}; see pipeline.phase1_ablation")
     return nan_to_none(value)
 
 def build_summary(student=None, teacher_metrics=None, video=None, quant=None, export=None, teacher=None, checkpoints=None,
@@ -197,6 +201,20 @@ def _bundle_rows(b: dict) -> list[dict]:
     if b.get("unseen_prompt"): rows.append({"what": f"prompt not in training: {b['unseen_prompt'].get('prompt')}", "value": b["unseen_prompt"].get("result")})
     return rows
 
+ABLATION_COLUMNS = (("steps", "steps"), ("mIoU", "miou"), ("cgF1", "cgf1"), ("presence F1", "presence_f1"), ("sensitivity", "prompt_sensitivity"))
+
+def _ablation(s: dict):
+    "The phase-1 ablation: a row per run (steps, mIoU, cgF1, presence F1, sensitivity), or one line saying why there is none."
+    a = s.get("phase1_ablation")
+    if a is None: return "Not run: no phase-1 ablation in this report (the pipeline's phase1_ablation stage; -p ablation ablation.json)"
+    if _not_run(a): return f"Not run: {a['not_run']}"
+    if "skipped" in a:
+        return (f"Skipped: {a['skipped']}" if a.get("by") == "config" else
+                f"Skipped: phase 1 did not run, so there is no phase 1 → phase 2 to compare with phase 2 alone: {a['skipped']}")
+    return [{"run": r.get("run"), **{title: r.get(k) for title, k in ABLATION_COLUMNS},
+             "phase 1 + phase 2 steps": f"{r.get('phase1_steps')} + {r.get('phase2_steps')}",
+             "agreement with teacher": r.get("miou_vs_reference"), "samples": r.get("samples")} for r in a["rows"]]
+
 def _checklist(s: dict) -> list[dict]:
     st = s["student"] if not _not_run(s.get("student")) else {}
     t = s["teacher_metrics"] if not _not_run(s.get("teacher_metrics")) else {}
@@ -225,6 +243,7 @@ def report_sections(s: dict) -> list[tuple[str, object]]:
     sections = [("Run summary", ck + [{"what": "teacher", "path": s.get("teacher")}] + [{"what": r["item"], "path": r["value"]} for r in scope]),
                 ("Model quality", _quality_rows(s) or "Not run: no model was evaluated"),
                 ("Visual QA checklist", _checklist(s)),
+                ("Phase-1 ablation", _ablation(s)),
                 ("Quantization", rows_or_why(s.get("quant"), lambda: _quant_rows(s))),
                 ("Deployment", rows_or_why(s.get("export"), lambda: _export_rows(s))),
                 ("Video", rows_or_why(s.get("video"), lambda: [s["video"]])),
@@ -312,7 +331,7 @@ def run_notebook(notebook, executed, params: dict) -> Path:
     nb = notebook if isinstance(notebook, Path) else report_notebook(notebook)
     executed = Path(executed); executed.parent.mkdir(parents=True, exist_ok=True)
     params = {k: (str(Path(v).resolve()) if isinstance(v, Path) else v) for k, v in params.items()}
-    for k in ("ckpt", "data", "quant", "export", "video", "storage", "compare", "qa", "report"):
+    for k in ("ckpt", "data", "quant", "export", "video", "bundle", "ablation", "storage", "compare", "qa", "report"):
         if isinstance(params.get(k), str) and params[k] and Path(params[k]).exists(): params[k] = str(Path(params[k]).resolve())
     params["out"] = str(executed.parent.resolve())
     try: pm.execute_notebook(str(nb), str(executed), parameters=params, progress_bar=False, log_output=False, config=kernel_config())

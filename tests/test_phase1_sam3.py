@@ -1,5 +1,6 @@
 """Issue 14 (items 3-4): `sam3m4 pipeline --sam3 <HF folder>` caches SAM 3's vision and text features by default, phase 1
-aligns the student to both (not skipped), and phase 2 starts from phase 1's best checkpoint. The SAM 3 is a tiny random-init
+aligns the student to both (not skipped), phase 2 starts from phase 1's best checkpoint, and the phase-1 ablation trains phase 2
+alone for the same total steps and scores both on the same held-out samples. The SAM 3 is a tiny random-init
 `transformers.Sam3Model` the test writes with `save_pretrained`: the same folder layout as a user's copy."""
 import json, math
 from pathlib import Path
@@ -16,7 +17,7 @@ def test_pipeline_sam3_folder_runs_phase1(tmp_path, run_cli):
     Sam3Model(sam3_config("tiny")).save_pretrained(sam3)
     assert (sam3/"config.json").is_file() and (sam3/"model.safetensors").is_file()
     work = tmp_path/"work"
-    p = run_cli("pipeline", "--tiny", "--work", work, "--reports", tmp_path/"reports", "--sam3", sam3, "--until", "phase2",
+    p = run_cli("pipeline", "--tiny", "--work", work, "--reports", tmp_path/"reports", "--sam3", sam3, "--until", "phase1_ablation",
                 "--json", check=True)
     state = json.loads((work/"pipeline_state.json").read_text())
 
@@ -43,3 +44,27 @@ def test_pipeline_sam3_folder_runs_phase1(tmp_path, run_cli):
     p2 = state["phase2"]
     assert p2["status"] == "done" and p2["steps"] == 8, p2
     assert f"initialised from {Path(p1['best']).resolve()}" in p.stderr or f"initialised from {p1['best']}" in p.stderr, p.stderr[-3000:]
+
+    # the ablation: phase 2 alone from the same (random) start for phase 1 + phase 2's steps, both scored on the same samples
+    ab = state["phase1_ablation"]
+    assert ab["status"] == "done" and "skipped_reason" not in ab and ab["enabled"], ab
+    doc = json.loads((work/"phase1_ablation"/"ablation.json").read_text())
+    assert doc["steps"] == {"phase1": 4, "phase2": 8, "total": 12, "phase2_alone": 12}, doc["steps"]
+    rows = {r["run"]: r for r in doc["rows"]}
+    assert list(rows) == ["phase 1 → phase 2", "phase 2 alone"], list(rows)
+    main, alone = rows["phase 1 → phase 2"], rows["phase 2 alone"]
+    assert main["steps"] == alone["steps"] == 12 and (main["phase1_steps"], main["phase2_steps"]) == (4, 8), (main, alone)
+    assert (alone["phase1_steps"], alone["phase2_steps"]) == (0, 12) and main["start"] == alone["start"] == {"random_init": True}
+    assert main["checkpoint"] == str(Path(p2["best"])) and Path(alone["checkpoint"]).is_dir() and alone["checkpoint"] != main["checkpoint"]
+    assert main["samples"] == alone["samples"] > 0 and doc["same"]["batch_size"] == 4 and doc["teacher"] == tc["source"], doc
+    for r in (main, alone):
+        for k in ("miou", "cgf1", "presence_f1", "prompt_sensitivity"):
+            assert isinstance(r[k], float) and math.isfinite(r[k]), (r["run"], k, r[k])
+    print("ablation rows:", [{k: r[k] for k in ("run", "steps", "miou", "cgf1", "presence_f1", "prompt_sensitivity")} for r in doc["rows"]])
+    from sam3m4.report import build_summary, normalize_section, report_sections
+    table = dict(report_sections(build_summary(extra={"phase1_ablation": normalize_section("phase1_ablation", doc)})))["Phase-1 ablation"]
+    assert [(r["run"], r["steps"], r["mIoU"]) for r in table] == [(r["run"], 12, r["miou"]) for r in doc["rows"]], table
+    # done and current: a rerun skips it (no training)
+    again = run_cli("pipeline", "--tiny", "--work", work, "--reports", tmp_path/"reports", "--sam3", sam3, "--until", "phase1_ablation",
+                    "--json", check=True)
+    assert "phase1_ablation: skipped, already done" in again.stderr, again.stderr[-2000:]

@@ -29,6 +29,7 @@ def test_pipeline_kill_resume_and_report(tmp_path):
     s = json.loads(Path(res["report"], "summary.json").read_text())
     for k in ("student", "teacher_metrics", "video", "quant", "export", "gates", "teacher", "checkpoints"): assert k in s, k
     assert s["teacher"] == "annotation-teacher(world)"
+    assert s["phase1_ablation"]["skipped"] == state["phase1"]["skipped_reason"] and "Phase-1 ablation" in Path(res["report"], "report.html").read_text()
     qnn = [row for row in s["export"] if row["backend"] == "qnn"][0]
     assert qnn["status"] == "unsupported" and "QNN" in qnn["reason"]
     assert Path(res["report"], "report.html").is_file() and Path(res["report"], "visual_qa", "index.html").is_file()
@@ -46,3 +47,16 @@ def test_pipeline_kill_resume_and_report(tmp_path):
     r = subprocess.run(_cmd(work, reports, "--until", "phase2"), capture_output=True, text=True, env=env, timeout=1800)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "checksum mismatch" in r.stderr
+
+
+def test_pipeline_annotation_teacher_skips_phase1_ablation(tmp_path, run_cli):
+    "With the world's annotation teacher phase 1 is skipped, so the ablation trains nothing and records phase 1's reason."
+    work = tmp_path/"work"
+    run_cli("pipeline", "--tiny", "--work", work, "--reports", tmp_path/"reports", "--until", "phase1_ablation", "--json", check=True)
+    state = json.loads((work/"pipeline_state.json").read_text())
+    why = state["phase1"]["skipped_reason"]
+    assert "has no vision features" in why, why
+    ab = state["phase1_ablation"]
+    assert ab["status"] == "done" and ab["skipped_reason"] == why and ab["seconds"] < 5, ab
+    assert json.loads((work/"phase1_ablation"/"ablation.json").read_text()) == {"skipped": why, "by": "phase1"}
+    assert not any((work/"phase1_ablation").glob("phase2_alone_*")), "the ablation trained although phase 1 did not run"
