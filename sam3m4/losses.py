@@ -10,12 +10,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision.ops import sigmoid_focal_loss
 
+from .core import ConfigError
+from .layers import mask_iou
 from .matcher import MatchConfig, match_outputs, pairwise_giou
 
 # %% auto #0
 __all__ = ['PHASE1_PARTS', 'PHASE2_PARTS', 'FeatureAdapter', 'feature_alignment', 'Phase1LossConfig', 'phase1_loss', 'LossConfig',
-           'dice_loss', 'phase2_loss']
+           'dice_loss', 'score_term', 'phase2_loss']
 
 # %% ../nbs/11_losses.ipynb #2ddabdaf
 class FeatureAdapter(nn.Module):
@@ -65,7 +68,10 @@ class LossConfig:
     w_giou: float = 2.0         # 1 − GIoU on matched pairs
     w_score: float = 2.0        # score BCE (matched -> teacher score, unmatched -> 0), mean over queries
     w_presence: float = 1.0     # presence BCE
-    unmatched_score_weight: float = 0.1  # weight of an unmatched query's score-0 target relative to a matched one (DETR's no-object weight)
+    unmatched_score_weight: float = 0.1  # score_loss="bce": weight of an unmatched query's score-0 target relative to a matched one (DETR's no-object weight)
+    score_loss: str = "bce"     # "bce" (weighted BCE, above) | "focal" (sigmoid focal, every query at full weight) | "iou" (varifocal: matched target = mask IoU)
+    focal_alpha: float = 0.25   # focal: weight of the matched side (1 − alpha: unmatched); iou: weight of the unmatched side
+    focal_gamma: float = 2.0    # focal / iou: down-weights easy queries by (1 − p_t)^gamma / p^gamma
     match: MatchConfig = field(default_factory=MatchConfig)  # matcher settings
 
 PHASE2_PARTS = ("mask_bce", "dice", "box_l1", "giou", "score", "presence")
@@ -74,6 +80,20 @@ def dice_loss(p_logits: Tensor, t_prob: Tensor) -> Tensor:
     "Mean over masks of 1 − soft Dice (+1 smoothing) between logits [N,h,w] and probabilities [N,h,w]."
     p = p_logits.sigmoid().flatten(1); t = t_prob.flatten(1)
     return (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
+
+def score_term(logits: Tensor, target: Tensor, matched: Tensor, cfg: LossConfig) -> Tensor:
+    "One sample's score loss over its Q queries: `target` [Q] is 0 for unmatched queries (see `LossConfig.score_loss`)."
+    if cfg.score_loss == "bce":
+        w = torch.full_like(target, cfg.unmatched_score_weight)
+        if len(matched): w[matched] = 1.0
+        return (w * F.binary_cross_entropy_with_logits(logits, target, reduction="none")).sum() / w.sum()
+    n = max(1, len(matched))   # DETR-family normalisation: summed over every query, divided by the matched count
+    if cfg.score_loss == "focal": return sigmoid_focal_loss(logits, target, cfg.focal_alpha, cfg.focal_gamma, reduction="sum") / n
+    if cfg.score_loss == "iou":
+        p = logits.sigmoid().detach()
+        w = torch.where(target > 0, target, cfg.focal_alpha * p.pow(cfg.focal_gamma))
+        return (w * F.binary_cross_entropy_with_logits(logits, target, reduction="none")).sum() / n
+    raise ConfigError(f"score_loss must be 'bce', 'focal' or 'iou', got {cfg.score_loss!r}")
 
 def phase2_loss(student: dict, teachers: list[dict], cfg: LossConfig | None = None) -> tuple[Tensor, dict]:
     "Matched output distillation over a batch: student batched contract vs per-sample teacher dicts -> (loss, parts)."
@@ -99,10 +119,10 @@ def phase2_loss(student: dict, teachers: list[dict], cfg: LossConfig | None = No
             parts["giou"] = parts["giou"] + (1 - torch.diagonal(pairwise_giou(sb, tb))).mean()
             score_t = score_t.index_put((si,), t["scores"][ti].float().to(score_t.dtype))
             n_matched += len(si)
-        w_q = torch.full_like(score_t, cfg.unmatched_score_weight, dtype=torch.float32)
-        if len(si): w_q[si] = 1.0
-        bce = F.binary_cross_entropy_with_logits(student["score_logits"][i].float(), score_t.float(), reduction="none")
-        parts["score"] = parts["score"] + (w_q * bce).sum() / w_q.sum()
+        if cfg.score_loss == "iou" and len(si):
+            with torch.no_grad(): q = (mask_iou(sm > 0, tm > 0.5).diagonal() * t["scores"][ti].float()).to(score_t.dtype)
+            score_t = torch.zeros_like(score_t).index_put((si,), q)
+        parts["score"] = parts["score"] + score_term(student["score_logits"][i].float(), score_t.float(), si, cfg)
         p_t = t["presence_logit"].float().sigmoid().reshape(())
         parts["presence"] = parts["presence"] + F.binary_cross_entropy_with_logits(student["presence_logit"][i].float().reshape(()), p_t)
     parts = {k: v / B for k, v in parts.items()}
