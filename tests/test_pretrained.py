@@ -145,7 +145,8 @@ def test_video_prompt_flag_reaches_the_video_config(monkeypatch, tmp_path):
     def fake_run_video(cfg, data, out, **kw):
         seen["prompt"] = cfg.prompt
         return {"out": str(out), "steps": 0, "start": 0, "best": None, "merged": None, "history": [],
-                "summary": {"jf_tracker": 0, "jf_per_frame": 0, "objects": 0, "feature_cache_bytes_per_frame": 0}}
+                "summary": {"jf_tracker": 0, "jf_per_frame": 0, "objects": 0, "feature_cache_bytes_per_frame": 0,
+                            "teacher": "annotation-teacher(sa-v masklets)", "masklet_cache": None}}   # run_video's summary keys
     monkeypatch.setattr(pl, "run_video", fake_run_video)
     p = build_parser("train")
     a = p.parse_args(["--phase", "video", "--data", str(tmp_path), "--out", str(tmp_path/"v"), "--video-prompt", "thing"])
