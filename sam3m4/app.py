@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import ConfigError, DataError, Sam3m4Error, atomic_write_json, sha256_file
-from .data import VideoClipDataset, DualTokenizer, letterbox, letterbox_hw, overlay, read_image
+from .data import VideoClipDataset, DualTokenizer, frame_files, letterbox, letterbox_hw, overlay, read_image
 from .decode import DecodeConfig, decode
 from .metrics import jf_video
 from .tracker import StepTracker, TrackerConfig
@@ -185,8 +185,6 @@ def tracker_jf(make_tracker, videos: list, image_size: int, max_frames: int | No
             "fps": frames_scored / (time.perf_counter() - t0) if frames_scored else float("nan")}
 
 # %% ../nbs/37_app.ipynb #9175db07
-_FRAME_EXT = (".jpg", ".jpeg", ".png")
-
 def _save_overlay(path: Path, image: np.ndarray, masks: np.ndarray):
     from PIL import Image
     img = overlay(torch.from_numpy(image).permute(2, 0, 1).float() / 255, torch.from_numpy(masks)) if len(masks) else image / 255
@@ -203,7 +201,7 @@ def run_app(bundle_dir, prompt: str, path, out, max_frames: int | None = None) -
         _save_overlay(out/f"{path.stem}.overlay.png", image, r["masks"])
         return {"image": str(path), "prompt": prompt, "instances": int(len(r["scores"])), "scores": [round(float(s), 3) for s in r["scores"]],
                 "presence": round(r["presence"], 3), "ms": round(ms, 1), "out": str(out)}
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in _FRAME_EXT)[:max_frames]
+    files = frame_files(path)[:max_frames]
     if not files: raise DataError(f"{path}: no .jpg/.png frames in this folder")
     S = bundle.image_size; tracker = BundleTracker(bundle); tracks = {}
     t_text = time.perf_counter(); bundle.prompt(prompt); t_text = time.perf_counter() - t_text

@@ -24,11 +24,11 @@ __all__ = ['SAV_STRIDE', 'DEFAULT_PROMPTS', 'COLOURS', 'SHAPES', 'TINY_WORLD', '
            'ImageRecord', 'VideoRecord', 'file_error', 'read_image', 'load_sa1b', 'coco_image_dir', 'load_coco',
            'VideoFrame', 'video_info', 'decode_frames', 'write_mp4', 'annotation_stride', 'sav_record', 'load_sav',
            'sav_clip', 'write_sav_masklets', 'load_prompts', 'WorldConfig', 'world_concepts', 'render_scene',
-           'make_world', 'load_world', 'split_records', 'load_videos', 'video_sources', 'clip_vocab_and_merges',
-           'clip_bpe_tokenizer', 'DualTokenizer', 'letterbox_hw', 'letterbox', 'letterbox_boxes',
-           'masks_to_boxes_cxcywh', 'SkippingDataset', 'GroundedDataset', 'collate_samples', 'make_loader', 'TarMember',
-           'sa1b_shards', 'tar_index', 'load_sa1b_tar', 'assign_shards', 'SA1BShardStream', 'load_records',
-           'build_datasets', 'VideoClipDataset', 'overlay', 'show_samples', 'inspect_folder']
+           'make_world', 'load_world', 'split_records', 'load_videos', 'frame_files', 'video_sources',
+           'clip_vocab_and_merges', 'clip_bpe_tokenizer', 'DualTokenizer', 'letterbox_hw', 'letterbox',
+           'letterbox_boxes', 'masks_to_boxes_cxcywh', 'SkippingDataset', 'GroundedDataset', 'collate_samples',
+           'make_loader', 'TarMember', 'sa1b_shards', 'tar_index', 'load_sa1b_tar', 'assign_shards', 'SA1BShardStream',
+           'load_records', 'build_datasets', 'VideoClipDataset', 'overlay', 'show_samples', 'inspect_folder']
 
 # %% ../nbs/01_data.ipynb #cbc529db
 def encode_rle(mask: np.ndarray) -> dict:
@@ -673,7 +673,8 @@ def load_videos(data, prompt: str = "object") -> list[VideoRecord]:
 # %% ../nbs/01_data.ipynb #c70e5ca5
 FRAME_EXTS = (".jpg", ".jpeg", ".png")
 
-def _frame_files(d: Path) -> list[Path]:
+def frame_files(d: Path) -> list[Path]:
+    "The frame images (.jpg / .jpeg / .png) in folder `d`, in name order."
     return sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in FRAME_EXTS)
 
 def _source_record(vid: str, src: Path, stride: int) -> VideoRecord:
@@ -682,7 +683,7 @@ def _source_record(vid: str, src: Path, stride: int) -> VideoRecord:
         if info["frames"] < 1: raise file_error(src, "holds no frames; re-download or re-encode it")
         fi = list(range(0, info["frames"], stride))
         return VideoRecord(vid, [VideoFrame(src, i) for i in fi], info["height"], info["width"], [], video=src, frame_index=fi, layout="mp4")
-    files = _frame_files(src); h, w = _jpg_size(files[0]); fi = list(range(0, len(files), stride))
+    files = frame_files(src); h, w = _jpg_size(files[0]); fi = list(range(0, len(files), stride))
     return VideoRecord(vid, [files[i] for i in fi], h, w, [], video=None, frame_index=fi, layout="frames")
 
 def video_sources(data, stride: int = SAV_STRIDE) -> list[VideoRecord]:
@@ -695,8 +696,8 @@ def video_sources(data, stride: int = SAV_STRIDE) -> list[VideoRecord]:
     root = p/"JPEGImages_24fps" if (p/"JPEGImages_24fps").is_dir() else p
     srcs = {f.stem: f for f in sorted(root.glob("*.mp4"))}
     for d in sorted(x for x in root.iterdir() if x.is_dir()):
-        if d.name not in srcs and _frame_files(d): srcs[d.name] = d
-    if not srcs and _frame_files(root): srcs[root.name] = root
+        if d.name not in srcs and frame_files(d): srcs[d.name] = d
+    if not srcs and frame_files(root): srcs[root.name] = root
     if not srcs: raise DataError(f"{p}: no videos (expected *.mp4 files, frame folders <id>/*.jpg, JPEGImages_24fps/<id>/, "
                                  "or a folder of .jpg/.png frames)")
     recs, skipped = [], []
@@ -1023,10 +1024,13 @@ class VideoClipDataset(SkippingDataset):
         self.bad_items: list[dict] = []       # [{index, file, reason}] of clips that failed to load (once each)
         self._bad: set[int] = set()
     def _source(self, j): v = self.videos[self.samples[j][0]]; return v.video or v.video_id
+    def _read(self, v: VideoRecord, ids: list, start: int) -> tuple:
+        "(frames, masks [T,N,H,W] of objects `ids`, frame indices) of the clip of `v` at `start`: its annotations."
+        return sav_clip(v, start=start, length=self.clip_len, objects=ids)
     def _load(self, idx):
         vi, cat, start = self.samples[idx]; v = self.videos[vi]
         ids = [o["id"] for o in v.objects if o["category"] == cat]
-        frames, masks, fi = sav_clip(v, start=start, length=self.clip_len, objects=ids)
+        frames, masks, fi = self._read(v, ids, start)
         boxed = [letterbox(f, m, self.size) for f, m in zip(frames, masks)]
         return {"frames": torch.stack([b[0] for b in boxed]), "masks": torch.stack([b[1] for b in boxed]), "object_ids": ids,
                 "prompt": cat, "teacher_ids": self.tok.teacher([cat])[0], "student_ids": self.tok.student([cat])[0],

@@ -31,10 +31,10 @@ from .tracker import MemoryConfig, MemoryModule, TrackerConfig, VideoStudent, lo
 
 # %% auto #0
 __all__ = ['ANNOTATION_VIDEO_TEACHER', 'VIDEO_TEACHER_INPUT', 'MASKLET_FORMAT', 'VideoTrainConfig', 'VideoTeacherConfig',
-           'sam3_video_config', 'load_sam3_video', 'video_teacher_fingerprint', 'Sam3VideoTeacher', 'video_source_id',
-           'MaskletCache', 'build_masklet_cache', 'with_masklets', 'MaskletClipDataset', 'teacher_videos',
-           'frame_tensor', 'FeatureCache', 'build_feature_cache', 'mask_stride4', 'clip_batch', 'rollout_loss',
-           'train_video', 'validate_video', 'merge_video_checkpoint']
+           'sam3_video_config', 'load_sam3_video', 'video_teacher_fingerprint', 'video_teacher_path_fingerprint',
+           'Sam3VideoTeacher', 'video_source_id', 'MaskletCache', 'build_masklet_cache', 'with_masklets',
+           'MaskletClipDataset', 'teacher_videos', 'frame_tensor', 'FeatureCache', 'build_feature_cache',
+           'mask_stride4', 'clip_batch', 'rollout_loss', 'train_video', 'validate_video', 'merge_video_checkpoint']
 
 # %% ../nbs/14_video_train.ipynb #b62b984e
 @dataclass
@@ -126,6 +126,11 @@ def load_sam3_video(path, allow_partial: bool = False):
 def video_teacher_fingerprint(source: str, weights, cfg: VideoTeacherConfig) -> dict:
     "What masklets depend on: the teacher's source, its weight files' identity, its options (not the device) and the input path."
     return {"source": source, "weights": weights, "config": config_to_dict(cfg) | {"device": None}, "input": VIDEO_TEACHER_INPUT}
+
+def video_teacher_path_fingerprint(path, cfg: VideoTeacherConfig) -> dict:
+    "`video_teacher_fingerprint` of the SAM 3 folder at `path` without loading it (what `Sam3VideoTeacher.from_path` would give)."
+    p, _ = resolve_sam3_path(path)
+    return video_teacher_fingerprint(f"sam3-video:{Path(path).resolve()}", weights_id(p), cfg)
 
 class Sam3VideoTeacher:
     "SAM 3's detector + tracker (transformers `Sam3VideoModel`) as a video teacher: `teacher(frames, prompt) -> masklets`."
@@ -275,9 +280,7 @@ def build_masklet_cache(teacher, videos: list, root, cfg: VideoTeacherConfig | N
     or the path of a SAM 3 folder, loaded only if some video needs it."""
     cfg = cfg or VideoTeacherConfig()
     if isinstance(teacher, Sam3VideoTeacher): fp, cfg = teacher.fingerprint(), teacher.cfg
-    else:
-        p, _ = resolve_sam3_path(teacher)
-        fp = video_teacher_fingerprint(f"sam3-video:{Path(teacher).resolve()}", weights_id(p), cfg)
+    else: fp = video_teacher_path_fingerprint(teacher, cfg)
     cache = MaskletCache(root, fp)
     todo = [v for v in videos if not cache.valid(v)]
     if todo and not isinstance(teacher, Sam3VideoTeacher): teacher = Sam3VideoTeacher.from_path(teacher, cfg)
@@ -303,19 +306,14 @@ class MaskletClipDataset(VideoClipDataset):
     def __init__(self, videos: list, tokenizer: DualTokenizer, image_size: int = 128, clip_len: int = 4, cache: MaskletCache | None = None):
         if cache is None: raise ConfigError("MaskletClipDataset needs the masklet cache (cache=)")
         super().__init__(videos, tokenizer, image_size, clip_len); self.cache = cache
-    def _load(self, idx):
-        vi, cat, start = self.samples[idx]; v = self.videos[vi]
-        objs = [o for o in v.objects if o["category"] == cat]
+    def _read(self, v, ids, start):
         frames, _, fi = sav_clip(v, start=start, length=self.clip_len, objects=[])
         ml = self.cache.get(v.video_id)
         if ml["frame_index"][start:start + len(fi)].tolist() != fi:
             raise DataError(f"{self.cache.root/(v.video_id + '.safetensors')}: masklets of frames {ml['frame_index'][start:start + len(fi)].tolist()}, "
                             f"the video gives {fi}; delete {self.cache.root} to rebuild")
-        masks = ml["masks"][start:start + len(fi)][:, [o["k"] for o in objs]].numpy()
-        boxed = [letterbox(f, m, self.size) for f, m in zip(frames, masks)]
-        return {"frames": torch.stack([b[0] for b in boxed]), "masks": torch.stack([b[1] for b in boxed]), "object_ids": [o["id"] for o in objs],
-                "prompt": cat, "teacher_ids": self.tok.teacher([cat])[0], "student_ids": self.tok.student([cat])[0],
-                "video_id": v.video_id, "start": start, "frame_index": fi}
+        ks = [o["k"] for o in v.objects if o["id"] in set(ids)]   # the objects' columns in the cached masklets, in `ids`' order
+        return frames, ml["masks"][start:start + len(fi)][:, ks].numpy(), fi
 
 def teacher_videos(teacher, data_dir, out_dir, cfg, build: bool = True, progress: bool = True) -> dict:
     """The video stage's teacher: `'annotation'` (SA-V masklets) or a SAM 3 folder, whose masklets of every video in `data_dir`
@@ -327,9 +325,7 @@ def teacher_videos(teacher, data_dir, out_dir, cfg, build: bool = True, progress
     vids = video_sources(data_dir, tcfg.stride)
     root = Path(out_dir)/"teacher_masklets"
     if build: cache = build_masklet_cache(teacher, vids, root, tcfg, progress)
-    else:
-        p, _ = resolve_sam3_path(teacher)
-        cache = MaskletCache(root, video_teacher_fingerprint(f"sam3-video:{Path(teacher).resolve()}", weights_id(p), tcfg))
+    else: cache = MaskletCache(root, video_teacher_path_fingerprint(teacher, tcfg))
     if not any(cache.index["videos"].get(v.video_id, {}).get("object_ids") for v in vids):
         raise DataError(f"{data_dir}: SAM 3 ({cache.source}) found no {tcfg.prompt!r} in any of its {len(vids)} video(s); "
                         "prompt another concept with --video-prompt")
