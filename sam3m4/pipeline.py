@@ -349,11 +349,11 @@ def run_video(cfg, data_dir, out_dir, init=None, resume: str = "auto", from_scra
     atomic_write_json(out/"video.json", summary)
     return {**tr, "eval": ev, "merged": str(merged), "summary": summary}
 
-def video_stage(vdata, out, init=None, steps: int = 400, tiny: bool = False, prompt: str = "object") -> dict:
+def video_stage(vdata, out, init=None, steps: int = 400, tiny: bool = False, prompt: str = "object", teacher: str = "annotation") -> dict:
     "The pipeline's video stage: `run_video` with the default (or, `tiny`, a seconds-long) configuration."
     from sam3m4.video_train import VideoTrainConfig
     cfg = VideoTrainConfig(steps=steps, ckpt_every=min(50, steps), prompt=prompt, **({"clip_len": 4, "batch_size": 2} if tiny else {}))
-    return run_video(cfg, vdata, out, init=init, progress=not tiny)
+    return run_video(cfg, vdata, out, init=init, progress=not tiny, teacher=teacher)
 
 # %% ../nbs/50_pipeline.ipynb #fd5b1d8b
 def stage_video(cfg: PipelineConfig):
@@ -361,10 +361,21 @@ def stage_video(cfg: PipelineConfig):
         vdata = cfg.video_data or str(Path(_data(cfg, ctx))/"sav")
         if not Path(vdata).is_dir():
             return {"skipped_reason": f"no SA-V folder at {vdata}; give --video-data", "outputs": []}
-        r = video_stage(vdata, Path(cfg.work)/"video", init=_student_ckpt(ctx), steps=cfg.video_steps, tiny=cfg.tiny, prompt=cfg.video_prompt)
+        from sam3m4.video_train import video_teacher_choice
+        teacher, why = video_teacher_choice(cfg.sam3)
+        _log(f"video: teacher {why}")
+        r = video_stage(vdata, Path(cfg.work)/"video", init=_student_ckpt(ctx), steps=cfg.video_steps, tiny=cfg.tiny, prompt=cfg.video_prompt,
+                        teacher=teacher)
+        r["summary"]["teacher_choice"] = why
         atomic_write_json(Path(cfg.work)/"video"/"video.json", r["summary"])
-        return {**r, "outputs": [str(Path(cfg.work)/"video"/"video.json")]}
-    return Stage("video", run, doc="memory/tracking module distilled on videos")
+        return {**r, "video_teacher": teacher, "outputs": [str(Path(cfg.work)/"video"/"video.json")]}
+    def check(rec):
+        from sam3m4.video_train import video_teacher_choice
+        now = video_teacher_choice(cfg.sam3)[0]
+        if "skipped_reason" not in rec and rec.get("video_teacher", "annotation") != now:
+            return f"the video teacher is now {now} (was {rec.get('video_teacher', 'annotation')})"
+        return outputs_missing(rec)
+    return Stage("video", run, check, doc="memory/tracking module distilled on videos (SAM 3's tracker when --sam3 has one)")
 
 def stage_eval(cfg: PipelineConfig):
     def run(ctx):

@@ -31,10 +31,11 @@ from .tracker import MemoryConfig, MemoryModule, TrackerConfig, VideoStudent, lo
 
 # %% auto #0
 __all__ = ['ANNOTATION_VIDEO_TEACHER', 'VIDEO_TEACHER_INPUT', 'MASKLET_FORMAT', 'VideoTrainConfig', 'VideoTeacherConfig',
-           'sam3_video_config', 'load_sam3_video', 'video_teacher_fingerprint', 'video_teacher_path_fingerprint',
-           'Sam3VideoTeacher', 'video_source_id', 'MaskletCache', 'build_masklet_cache', 'with_masklets',
-           'MaskletClipDataset', 'teacher_videos', 'frame_tensor', 'FeatureCache', 'build_feature_cache',
-           'mask_stride4', 'clip_batch', 'rollout_loss', 'train_video', 'validate_video', 'merge_video_checkpoint']
+           'sam3_video_config', 'hf_model_type', 'load_sam3_video', 'video_teacher_fingerprint',
+           'video_teacher_path_fingerprint', 'Sam3VideoTeacher', 'video_source_id', 'MaskletCache',
+           'build_masklet_cache', 'with_masklets', 'MaskletClipDataset', 'teacher_videos', 'video_teacher_choice',
+           'frame_tensor', 'FeatureCache', 'build_feature_cache', 'mask_stride4', 'clip_batch', 'rollout_loss',
+           'train_video', 'validate_video', 'merge_video_checkpoint']
 
 # %% ../nbs/14_video_train.ipynb #b62b984e
 @dataclass
@@ -96,6 +97,11 @@ def _geometry_cls_hook(module, args, kwargs):
         if x is not None: kwargs.update(geometry_cls_inputs(x.shape[0], x.device))
     return args, kwargs
 
+def hf_model_type(folder: Path) -> str | None:
+    "The `model_type` in a Hugging Face folder's config.json (`sam3`: the image model; `sam3_video`: detector + tracker)."
+    try: return json.loads((Path(folder)/"config.json").read_text()).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise CheckpointError(f"{folder}/config.json: not valid JSON ({e}); re-copy the folder") from e
+
 def load_sam3_video(path, allow_partial: bool = False):
     "(Sam3VideoModel, Sam3VideoProcessor | None, report) from a local Hugging Face folder of SAM 3's full model; never the hub."
     from transformers import Sam3VideoModel, Sam3VideoProcessor
@@ -104,8 +110,7 @@ def load_sam3_video(path, allow_partial: bool = False):
         raise BackendUnavailable(f"{p}: the video teacher reads SAM 3 as a Hugging Face folder (config.json with model_type 'sam3_video' "
                                  "+ model.safetensors, e.g. a copy of facebook/sam3); sam3m4 converts only the image model's keys of "
                                  "sam3.pt, not its tracker: give the folder")
-    try: mt = json.loads((p/"config.json").read_text()).get("model_type")
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise CheckpointError(f"{p}/config.json: not valid JSON ({e}); re-copy the folder") from e
+    mt = hf_model_type(p)
     if mt != "sam3_video":
         raise CheckpointError(f"{p}/config.json: model_type is {mt!r}, but the video teacher needs SAM 3's full model ('sam3_video': "
                               "detector + tracker, as facebook/sam3 ships it); copy that folder, or use --teacher annotation")
@@ -331,6 +336,18 @@ def teacher_videos(teacher, data_dir, out_dir, cfg, build: bool = True, progress
                         "prompt another concept with --video-prompt")
     return {"videos": with_masklets(vids, cache, tcfg.prompt), "clips": partial(MaskletClipDataset, cache=cache), "teacher": cache.source,
             "cache": cache.info()}
+
+# %% ../nbs/14_video_train.ipynb #87cdd541
+def video_teacher_choice(sam3) -> tuple[str, str]:
+    "(teacher for `train_video`: a SAM 3 folder or 'annotation', why in words) for a pipeline given `--sam3 sam3` (None: none given)."
+    if not sam3: return "annotation", "no SAM 3 given (--sam3): the SA-V masklets are the video teacher"
+    p, kind = resolve_sam3_path(sam3)
+    fix = "give SAM 3's Hugging Face folder with its tracker (model_type 'sam3_video', as facebook/sam3 ships it) to distil from SAM 3's tracker"
+    if kind == "official":
+        return "annotation", f"{p} is Meta's sam3.pt, whose tracker keys sam3m4 does not convert: the SA-V masklets are the video teacher; {fix}"
+    mt = hf_model_type(p)
+    if mt == "sam3_video": return str(sam3), f"SAM 3's tracker from {p} (model_type 'sam3_video')"
+    return "annotation", f"{p} holds SAM 3's image model only (model_type {mt!r}): the SA-V masklets are the video teacher; {fix}"
 
 # %% ../nbs/14_video_train.ipynb #d13e2185
 def frame_tensor(path, size: int) -> Tensor:

@@ -47,3 +47,23 @@ def test_video_teacher_errors_name_the_fix(tmp_path, run_cli):
     p = run_cli(*base, "--teacher", tmp_path/"img")
     err = json.loads(p.stdout)["error"]
     assert p.returncode == 2 and "model_type is 'sam3'" in err and "sam3_video" in err, err
+
+def test_pipeline_sam3_video_folder_teaches_both_stages(tmp_path, run_cli):
+    "`pipeline --sam3` with a folder that has SAM 3's tracker (model_type sam3_video, what facebook/sam3 ships): the image"
+    "teacher and the video teacher both read it; the video stage says which teacher it used and why."
+    from sam3m4.video_train import Sam3VideoTeacher
+    sam3 = tmp_path/"sam3v"; Sam3VideoTeacher.random_init().model.save_pretrained(sam3)
+    work = tmp_path/"work"
+    run_cli("pipeline", "--tiny", "--work", work, "--reports", tmp_path/"reports", "--sam3", sam3, "--until", "video",
+            "--no-phase1-ablation", "--json", check=True)
+    state = json.loads((work/"pipeline_state.json").read_text())
+    assert state["teacher_cache"]["source"] == f"sam3:{sam3.resolve()}", state["teacher_cache"]
+    v = state["video"]
+    assert v["status"] == "done" and v["video_teacher"] == str(sam3) and v["teacher"] == f"sam3-video:{sam3.resolve()}", v
+    doc = json.loads((work/"video"/"video.json").read_text())
+    assert doc["source"] == v["teacher"] and doc["teacher_choice"] == f"SAM 3's tracker from {sam3} (model_type 'sam3_video')", doc
+    assert doc["masklet_cache"]["objects"] > 0 and (work/"video"/"teacher_masklets"/"index.json").is_file()
+    # without --sam3 the same work folder's video stage is stale: its teacher changed
+    from sam3m4.pipeline import PipelineConfig, stage_video
+    assert stage_video(PipelineConfig(work=str(work))).check(v) == f"the video teacher is now annotation (was {sam3})"
+    assert stage_video(PipelineConfig(work=str(work), sam3=str(sam3))).check(v) is None
