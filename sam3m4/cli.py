@@ -193,7 +193,7 @@ def _decode_config(args):
     from sam3m4.decode import DecodeConfig
     return DecodeConfig(score_thr=args.score_thr, nms=args.nms, nms_iou=args.nms_iou)
 
-_EVAL_FILES = ("quant", "export", "video", "storage", "compare", "qa")   # optional inputs that must exist when given
+_EVAL_FILES = ("quant", "export", "video", "bundle", "ablation", "storage", "compare", "qa")   # optional inputs that must exist when given
 
 def _eval_args(parser: argparse.ArgumentParser) -> None:
     "Fill `sam3m4 eval`: evaluate one student checkpoint (and its teacher) and write a dated report."
@@ -210,6 +210,8 @@ def _eval_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quant", type=Path, default=None, help="quant.json from `sam3m4 quantize` (quantization table)")
     parser.add_argument("--export", type=Path, default=None, help="json list of export rows (deployment table)")
     parser.add_argument("--video", type=Path, default=None, help="json with jf_tracker / jf_per_frame (video stage)")
+    parser.add_argument("--bundle", type=Path, default=None, help="bundle.json of the pipeline's bundle stage (app.bundle_report): the app bundle rows and gates")
+    parser.add_argument("--ablation", type=Path, default=None, help="ablation.json of the pipeline's phase1_ablation stage (phase 1 → phase 2 vs phase 2 alone)")
     parser.add_argument("--storage", type=Path, default=None, help="json rows of storage before/after pruning")
     parser.add_argument("--compare", type=Path, default=None, help=f"an older checkpoint ({CKPT_RULE}): the report shows the change per metric")
     parser.add_argument("--qa", type=Path, default=None, help="a visual QA folder (sam3m4 qa --out) to link from the checklist")

@@ -206,7 +206,7 @@ ABLATION_COLUMNS = (("steps", "steps"), ("mIoU", "miou"), ("cgF1", "cgf1"), ("pr
 def _ablation(s: dict):
     "The phase-1 ablation: a row per run (steps, mIoU, cgF1, presence F1, sensitivity), or one line saying why there is none."
     a = s.get("phase1_ablation")
-    if a is None: return "Not run: no phase-1 ablation in this report (the pipeline's phase1_ablation stage; -p ablation ablation.json)"
+    if a is None: return "Not run: no phase-1 ablation in this report (the pipeline's phase1_ablation stage; sam3m4 eval --ablation / -p ablation ablation.json)"
     if _not_run(a): return f"Not run: {a['not_run']}"
     if "skipped" in a:
         return (f"Skipped: {a['skipped']}" if a.get("by") == "config" else

@@ -174,8 +174,15 @@ def test_eval_cli_writes_dated_report_with_every_section(world_and_student, run_
                                                             {"backend": "coreml", "status": "unsupported", "reason": "not macOS"}]))
     video = d/"video.json"; video.write_text(json.dumps({"jf_tracker": 0.4, "jf_per_frame": 0.3}))
     storage = d/"storage.json"; storage.write_text(json.dumps([{"what": "before (MB)", "value": 10}, {"what": "after (MB)", "value": 4}]))
+    ablation = d/"ablation.json"; ablation.write_text(json.dumps({"steps": {"phase1": 4, "phase2": 8, "total": 12, "phase2_alone": 12}, "rows": [
+        {"run": "phase 1 → phase 2", "steps": 12, "phase1_steps": 4, "phase2_steps": 8, "miou": 0.61, "cgf1": 0.3, "samples": 8},
+        {"run": "phase 2 alone", "steps": 12, "phase1_steps": 0, "phase2_steps": 12, "miou": 0.55, "cgf1": 0.25, "samples": 8}]}))
+    bundle = d/"bundle.json"; bundle.write_text(json.dumps({"backend": "xnnpack", "quant": "int8", "bundle_mb": 4.0, "programs": [
+        {"program": "image", "method": "forward", "mb": 3.0, "delegated_share": 1.0, "partitions_total": 1, "fallback_count": 0, "ms": 7.1}],
+        "image": {"miou_bundle": 0.50, "miou_eager": 0.52, "miou_diff": -0.02}}))
     p = run_cli("eval", "--ckpt", ckpt, "--data", world, "--num-val", 8, "--include-teacher", "--out", d/"reports", "--quant", quant,
-                "--export", export, "--video", video, "--storage", storage, "--compare", ckpt, "--json", check=True, timeout=600)
+                "--export", export, "--video", video, "--storage", storage, "--compare", ckpt, "--ablation", ablation, "--bundle", bundle,
+                "--json", check=True, timeout=600)
     r = json.loads(p.stdout)
     rep = Path(r["report"])
     assert rep.parent == d/"reports" and re.fullmatch(r"\d{8}_\d{6}_eval", rep.name)
@@ -194,8 +201,11 @@ def test_eval_cli_writes_dated_report_with_every_section(world_and_student, run_
     assert all(c["change"] == 0 for c in s["compare"] if c["change"] is not None)   # same checkpoint, same samples: no change
     assert all(c["new"] == st[c["metric"]] for c in s["compare"]) and s["checkpoints"]["previous"] == str(ckpt.resolve())
     assert "eval.ipynb" in s["artifacts"] and "report.html" in s["artifacts"]
+    assert [r["run"] for r in s["phase1_ablation"]["rows"]] == ["phase 1 → phase 2", "phase 2 alone"], s["phase1_ablation"]
+    assert s["bundle"]["bundle_mb"] == 4.0 and s["gates"]["bundle_miou_parity"]["pass"] is False   # the app lost 0.02 mIoU: caught
     md = (rep/"summary.md").read_text()
-    for t in ("Run summary", "Model quality", "Visual QA checklist", "Quantization", "Deployment", "Video", "Storage",
+    for t in ("Run summary", "Model quality", "Visual QA checklist", "Quantization", "Deployment", "Video", "Storage", "Phase-1 ablation",
+              "App bundle (on-device programs)",
               "Compared with the previous checkpoint", "Gates", "Artifacts"):
         assert f"## {t}" in md, t
     assert "Not run" not in md.split("## Gates")[0].split("## Visual QA checklist")[0]   # everything above was measured
