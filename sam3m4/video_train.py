@@ -317,7 +317,8 @@ class MaskletClipDataset(VideoClipDataset):
         if ml["frame_index"][start:start + len(fi)].tolist() != fi:
             raise DataError(f"{self.cache.root/(v.video_id + '.safetensors')}: masklets of frames {ml['frame_index'][start:start + len(fi)].tolist()}, "
                             f"the video gives {fi}; delete {self.cache.root} to rebuild")
-        ks = [o["k"] for o in v.objects if o["id"] in set(ids)]   # the objects' columns in the cached masklets, in `ids`' order
+        col = {o["id"]: o["k"] for o in v.objects}   # object id -> its column in the cached masklets
+        ks = [col[i] for i in ids]
         return frames, ml["masks"][start:start + len(fi)][:, ks].numpy(), fi
 
 def teacher_videos(teacher, data_dir, out_dir, cfg, build: bool = True, progress: bool = True) -> dict:
