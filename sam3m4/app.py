@@ -232,8 +232,9 @@ def _method_ms(bundle: Bundle, method: str, runs: int = 5) -> float:
     return float(np.median(ms))
 
 def bundle_report(bundle_dir, model, val_ds, videos: list | None = None, num_val: int = 200, max_frames: int | None = None,
-                  unseen_prompt: str = "a zebra-striped teapot", progress: bool = False) -> dict:
-    "The report's `bundle` section: programs (size, delegation, ms), reference app vs eager (image, video), an unseen prompt."
+                  unseen_prompt: str = "a zebra-striped teapot", progress: bool = False, fp32_dir=None) -> dict:
+    """The report's `bundle` section: programs (size, delegation, ms), reference app vs eager (image, video), an unseen prompt;
+    with `fp32_dir` (an fp32 bundle of the same checkpoint) also that bundle's image mIoU against eager."""
     from sam3m4.evaluation import evaluate
     from sam3m4.tracker import Tracker
     b = Bundle(bundle_dir); m = b.manifest
@@ -248,6 +249,9 @@ def bundle_report(bundle_dir, model, val_ds, videos: list | None = None, num_val
     keys = ("miou", "presence_f1", "cgf1", "prompt_sensitivity", "masks_per_gt")
     doc["image"] = {**{f"{k}_eager": e[k] for k in keys}, **{f"{k}_bundle": a[k] for k in keys}, "miou_diff": a["miou"] - e["miou"],
                     "samples": a["samples"]}
+    if fp32_dir is not None:
+        a32 = evaluate(bundle_predictor(Bundle(fp32_dir)), val_ds, num_val, detect=b.decode_cfg, progress=progress)
+        doc["image"].update({"miou_fp32_bundle": a32["miou"], "fp32_miou_diff": a32["miou"] - e["miou"], "fp32_bundle": str(fp32_dir)})
     if videos and hasattr(model, "memory"):
         je = tracker_jf(lambda: Tracker(model, b.tracker_cfg), videos, b.image_size, max_frames, progress)
         jb = tracker_jf(lambda: BundleTracker(b), videos, b.image_size, max_frames, progress)

@@ -21,14 +21,14 @@ from .tracker import (STEP_INPUTS, STEP_OUTPUTS, STEP_STATE, TrackerConfig, Vide
 from .export import BACKENDS, ExportConfig, calibration_samples, check_backend, lower_methods, save_program, _versions
 
 # %% auto #0
-__all__ = ['FORMAT', 'VERSION', 'MANIFEST_SCHEMA', 'BundleConfig', 'manifest_errors', 'tokenizer_section', 'build_bundle',
-           'export_bundle']
+__all__ = ['FORMAT', 'VERSION', 'MANIFEST_SCHEMA', 'BundleConfig', 'manifest_errors', 'tokenizer_section', 'step_calibration',
+           'top_detection_masks', 'build_bundle', 'export_bundle']
 
 # %% ../nbs/36_bundle.ipynb #800939d2
 @dataclass
 class BundleConfig:
     backend: str = "xnnpack"       # 'xnnpack' | 'coreml' | 'qnn' (QNN: recorded, lowered only where the SDK is)
-    quant: str = "int8"            # 'none' | 'int8': text and image programs (the tracker step stays fp32: it is small)
+    quant: str = "int8"            # 'none' | 'int8': all three programs (the tracker's state stays fp32 between calls)
     image_size: int | None = None  # input size of image.pte (None: the student's)
     max_objects: int = 4           # rows of the tracker state: objects tracked at once
     embedding_bits: int | None = 4 # int8 bundles: the text tower's token table in 4-bit rows (None: fp32)
@@ -95,6 +95,29 @@ def tokenizer_section(out: Path, context_length: int) -> dict:
                       "text_valid (text_encoder.pte's second output) is ids != pad_id: the image path ignores padding"]}
 
 # %% ../nbs/36_bundle.ipynb #f4ed3c9a
+def step_calibration(steps: dict, frames: list[tuple], detections: list) -> dict[str, list[tuple]]:
+    """Calibration inputs of the step methods (`tracker.step_programs`): frames [(features, images)] with their detections'
+    masks [N,H,W] start a state each (init), which predicts the same frame twice with a commit in between."""
+    run = {k: m for k, (m, _) in steps.items()}; cal = {k: [] for k in steps}
+    with torch.no_grad():
+        for (features, images), masks in zip(frames, detections):
+            cal["init"].append((features, images, masks)); state = list(run["init"](features, images, masks))
+            for _ in range(2):
+                cal["predict"].append((features, images, *state))
+                logits, _, ptr_new = run["predict"](features, images, *state)
+                prob = (logits > 0).float()
+                cal["commit"].append((features, ptr_new, prob, *state[:3]))
+                state = [*run["commit"](features, ptr_new, prob, *state[:3]), ptr_new, prob, state[5]]
+    return cal
+
+def top_detection_masks(out: tuple, n: int) -> torch.Tensor:
+    "Masks [n,H,W] (0/1) of the n best queries by score × presence in one image program output (rows of zeros when fewer)."
+    o = dict(zip(IMAGE_PROGRAM_OUTPUTS, out))
+    score = o["scores"][0] * torch.sigmoid(o["presence_logit"].reshape(()))
+    masks = (o["mask_logits"][0, score.topk(min(n, score.numel())).indices] > 0).float()
+    return torch.cat([masks, masks.new_zeros(n - masks.shape[0], *masks.shape[1:])]) if masks.shape[0] < n else masks
+
+# %% ../nbs/36_bundle.ipynb #8e0d3534
 def _spec(names, tensors, docs: dict | None = None) -> list[dict]:
     docs = docs or {}
     return [{"name": n, "shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""), **({"doc": docs[n]} if n in docs else {})}
@@ -132,7 +155,8 @@ def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, sour
     # image path: calibrated on the samples' images and their prompts' embeddings
     ip = image_program(student, S)
     with torch.no_grad(): calib = [(x, *tp(i)) for x, i in samples]
-    with torch.no_grad(): img_out = ip(*calib[0])
+    with torch.no_grad(): img_outs = [ip(*c) for c in calib]
+    img_out = img_outs[0]
     edge, dele = lower_methods({"forward": (ip, calib[0])}, cfg.backend, cfg.quant, {"forward": calib}, ecfg)
     image_saved = save_program(edge, out/"image.pte")
     image = _program("image.pte", cfg.backend, qdoc,
@@ -142,10 +166,12 @@ def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, sour
     feats = img_out[IMAGE_PROGRAM_OUTPUTS.index("features")]
     steps = step_programs(memory, S, tuple(feats.shape[-2:]), cfg.max_objects)
     with torch.no_grad(): step_outs = {k: m(*inp) for k, (m, inp) in steps.items()}
-    edge, dele = lower_methods(steps, cfg.backend, "none", None, ecfg)
+    tcal = (step_calibration(steps, [(o[IMAGE_PROGRAM_OUTPUTS.index("features")], c[0]) for o, c in zip(img_outs, calib)],
+                             [top_detection_masks(o, cfg.max_objects) for o in img_outs]) if cfg.quant == "int8" else None)
+    edge, dele = lower_methods(steps, cfg.backend, cfg.quant, tcal, ecfg)
     tracker_saved = save_program(edge, out/"tracker.pte")
     as_list = lambda o: list(o) if isinstance(o, (tuple, list)) else [o]
-    tracker = _program("tracker.pte", cfg.backend, {"quant": "none", "why": "the step is small; fp32 keeps the memory exact"},
+    tracker = _program("tracker.pte", cfg.backend, {**qdoc, "state": "fp32 in and out (quantized inside where int8)"},
                        {k: {"inputs": _spec(STEP_INPUTS[k], steps[k][1], _DOCS), "outputs": _spec(STEP_OUTPUTS[k], as_list(step_outs[k]), _DOCS),
                             "delegation": dele[k]} for k in steps}, "every frame after image.pte (see tracking.per_frame)", tracker_saved)
     d, tc = cfg.decode, cfg.tracker

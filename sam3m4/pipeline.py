@@ -227,13 +227,17 @@ def stage_bundle(cfg: PipelineConfig):
         video = recs.get("video", {}); merged = video.get("merged")
         ckpt = merged or _student_ckpt(ctx)
         export_bundle(work/"bundle", ckpt=ckpt, cfg=BundleConfig(backend="xnnpack", quant=cfg.bundle_quant), data=_data(cfg, ctx))
+        fp32_dir = None       # an int8 bundle's parity mixes quantization in: an fp32 one measures the runtime and the app alone
+        if cfg.bundle_quant != "none":
+            fp32_dir = work/"bundle_fp32"
+            export_bundle(fp32_dir, ckpt=ckpt, cfg=BundleConfig(backend="xnnpack", quant="none"))
         model = load_video_model(merged)[0] if merged else VideoStudent(load_student(ckpt)[0])
         _, val_ds = build_datasets(_data(cfg, ctx), model.student.cfg.image_size, cfg.negative_ratio, seed=cfg.seed)
         videos = []
         if merged:
             vids = {v.video_id: v for v in load_videos(cfg.video_data or str(Path(_data(cfg, ctx))/"sav"), cfg.video_prompt)}
             videos = [vids[k] for k in (video.get("val_videos") or video.get("train_videos") or []) if k in vids]
-        doc = bundle_report(work/"bundle", model, val_ds, videos, num_val=cfg.num_val)
+        doc = bundle_report(work/"bundle", model, val_ds, videos, num_val=cfg.num_val, fp32_dir=fp32_dir)
         atomic_write_json(work/"bundle"/"bundle.json", doc)
         return {"bundle_mb": doc["bundle_mb"], "image": doc["image"], "video": doc.get("video"),
                 "outputs": [str(work/"bundle"/"bundle.json"), str(work/"bundle"/"manifest.json")]}

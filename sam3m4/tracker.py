@@ -23,8 +23,8 @@ from .student import Sam3m4Student, StudentConfig, load_student, student_config
 # %% auto #0
 __all__ = ['STEP_STATE', 'STEP_INPUTS', 'STEP_OUTPUTS', 'MemoryConfig', 'TrackerConfig', 'MemoryModule', 'rgb_stride4',
            'VideoStudent', 'make_video_student', 'associate', 'first_masks', 'Tracker', 'track_video', 'synthetic_clip',
-           'OracleStudent', 'oracle_video_student', 'load_video_model', 'benchmark_streaming', 'MemoryX',
-           'step_programs', 'eager_step_runner', 'StepTracker']
+           'OracleStudent', 'oracle_video_student', 'load_video_model', 'benchmark_streaming', 'area_matrix',
+           'area_pool', 'MemoryX', 'step_programs', 'eager_step_runner', 'StepTracker']
 
 # %% ../nbs/06_tracker.ipynb #d40a6857
 @dataclass
@@ -35,6 +35,7 @@ class MemoryConfig:
     num_recent: int = 3        # recent frames in the bank, besides the prompted frame (constant memory per step)
     refine_channels: int = 32  # width of the stride-4 mask refinement convs
     prev_gain: float = 2.0     # initial weight of the previous mask as a logit prior (the untrained module copies it)
+    attn_grid: int | None = 16 # memory attention on at most this many cells per side (frame and memory tokens area-pooled); None: the full stride-16 grid
 
 @dataclass
 class TrackerConfig:
@@ -75,7 +76,17 @@ class MemoryModule(nn.Module):
         "Memory tokens [N, h*w, M] of frame features [N,D,h,w] and masks [N,H,W] (0..1, stride 4)."
         m = self.mem_mask(mask_prob[:, None])
         if m.shape[-2:] != feats.shape[-2:]: m = F.interpolate(m, size=feats.shape[-2:], mode="bilinear", align_corners=False)
-        return self.mem_fuse(self.mem_feat(feats) + m).flatten(2).transpose(1, 2)
+        return self.mem_fuse(self._to_grid(self.mem_feat(feats) + m)).flatten(2).transpose(1, 2)
+
+    def grid(self, h: int, w: int) -> tuple[int, int]:
+        "The memory attention's grid for h x w features: capped at `attn_grid` cells per side."
+        g = self.cfg.attn_grid
+        return (h, w) if not g else (min(h, g), min(w, g))
+
+    def _to_grid(self, x: Tensor) -> Tensor:
+        "x [N,C,h,w] area-pooled to `grid(h, w)` (unchanged when it fits)."
+        g = self.grid(*x.shape[-2:])
+        return x if g == tuple(x.shape[-2:]) else F.adaptive_avg_pool2d(x, g)
 
     def _masked_mean(self, e: Tensor, mask_prob: Tensor) -> Tensor:
         w = mask_prob[:, None]
@@ -96,8 +107,8 @@ class MemoryModule(nn.Module):
 
     def init_state(self, feats: Tensor, mask_prob: Tensor, rgb4: Tensor) -> dict:
         "Tracking state of N objects from the prompted frame: features [N,D,h,w], masks [N,H,W] (0..1), colours [N,3,H,W]."
-        N, _, h, w = feats.shape
-        bank = self.empty_bank(N, h * w, feats.device)
+        N, _, h, w = feats.shape; gh, gw = self.grid(h, w)
+        bank = self.empty_bank(N, gh * gw, feats.device)
         ptr = self.ptr_head(self._pool(self.q_proj(feats), mask_prob))
         bank["mem"] = torch.cat([self.encode(feats, mask_prob)[:, None], bank["mem"][:, 1:]], 1)
         bank["ptr"] = torch.cat([ptr[:, None], bank["ptr"][:, 1:]], 1)
@@ -115,9 +126,10 @@ class MemoryModule(nn.Module):
 
     def predict(self, feats: Tensor, rgb4: Tensor, state: dict) -> dict:
         "Condition frame features [N,D,h,w] on the bank and decode: mask logits [N,H,W], object logit [N], pointer [N,M]."
-        N, _, h, w = feats.shape; M = self.cfg.dim; bank = state["bank"]
+        M = self.cfg.dim; bank = state["bank"]
+        q = self._to_grid(self.q_proj(feats)); N, _, h, w = q.shape
         pos = sine_pos(h, w, M, feats.device)
-        x = self.q_proj(feats).flatten(2).transpose(1, 2) + pos
+        x = q.flatten(2).transpose(1, 2) + pos
         mem = (bank["mem"] + pos[None, None] + self.slot_emb[None, :, None]).flatten(1, 2)
         ctx = torch.cat([mem, bank["ptr"] + self.slot_emb[None]], 1)
         valid = torch.cat([bank["valid"][:, :, None].expand(-1, -1, h * w).flatten(1), bank["valid"]], 1)
@@ -355,7 +367,8 @@ def load_video_model(path, map_location="cpu") -> tuple[VideoStudent, dict]:
     ck = resolve_checkpoint(path)
     sd, state, _ = load_checkpoint(ck, map_location=map_location)
     if state.get("phase") != "video": raise CheckpointError(f"{ck}: not a video checkpoint (phase {state.get('phase')!r})")
-    mcfg = config_from_dict(MemoryConfig, state["memory_config"])
+    # checkpoints from before `attn_grid` attended on the full grid: keep them as they were trained
+    mcfg = config_from_dict(MemoryConfig, {"attn_grid": None, **state["memory_config"]})
     if any(k.startswith("student.") for k in sd): student = Sam3m4Student(config_from_dict(StudentConfig, state["student_config"]))
     else:
         init = state.get("student_init") or {}
@@ -399,6 +412,20 @@ def _rows(x: Tensor, ones_n: Tensor) -> Tensor:
     "x [1,...] repeated over the N rows as a broadcast product with ones [N] (the backends take no expand_copy)."
     return x * ones_n.reshape(-1, *([1] * (x.dim() - 1)))
 
+def area_matrix(n: int, g: int, device=None) -> Tensor:
+    "[n, g] weights of `F.adaptive_avg_pool1d` from n cells to g (column i averages cells floor(i·n/g) .. ceil((i+1)·n/g) − 1)."
+    P = torch.zeros(n, g, device=device)
+    for i in range(g):
+        a, b = (i * n) // g, -(-(i + 1) * n // g)
+        P[a:b, i] = 1.0 / (b - a)
+    return P
+
+def area_pool(x: Tensor, ph: Tensor, pw: Tensor) -> Tensor:
+    "`F.adaptive_avg_pool2d` of x [N,C,a,b] to [N,C,g,k] as two matrix products with ph = area_matrix(a, g), pw = area_matrix(b, k)."
+    N, C, a, b = x.shape; g, k = ph.shape[1], pw.shape[1]
+    y = torch.mm(x.reshape(N * C * a, b), pw).reshape(N, C, a, k).permute(0, 1, 3, 2).reshape(N * C * k, a)
+    return torch.mm(y, ph).reshape(N, C, k, g).permute(0, 1, 3, 2)
+
 class MemoryX(MemoryModule):
     "`MemoryModule` as the three step functions on explicit state (see above); same state dict. Build with `MemoryX.convert`."
     @classmethod
@@ -414,16 +441,20 @@ class MemoryX(MemoryModule):
         return m._prepare(image_size, tuple(feat_hw), max_objects)
 
     def _prepare(self, image_size, feat_hw, n):
-        (h, w), M, C = feat_hw, self.cfg.dim, self.cfg.refine_channels
+        M, C = self.cfg.dim, self.cfg.refine_channels
         self.n, self.feat_hw, self.image_size, self.mask_hw = n, feat_hw, image_size, (image_size // 4, image_size // 4)
         H, W = self.mask_hw; dev = self.slot_emb.device
+        self.attn_hw = (h, w) = self.grid(*feat_hw); self.pooled = self.attn_hw != tuple(feat_hw)
+        if self.pooled:   # adaptive average pooling as matrix products: any sizes, and the backends take mm
+            for k, (a, g) in {"_pool_fh": (feat_hw[0], h), "_pool_fw": (feat_hw[1], w), "_pool_mh": (H, h), "_pool_mw": (W, w)}.items():
+                self.register_buffer(k, area_matrix(a, g, dev), persistent=False)
         consts = {"_pos": sine_pos(h, w, M, dev), "_ones_n": torch.ones(n, device=dev), "_ones_hw": torch.ones(1, 1, h * w, device=dev),
                   "_ones_c": torch.ones(1, 1, C, device=dev), "_ones_cc": torch.ones(C, 1, device=dev), "_ones_HW": torch.ones(H * W, 1, device=dev)}
         for k, v in consts.items(): self.register_buffer(k, v, persistent=False)
         # refine[0] reads cat([reduce(up) C, rgb 3, prev, near, sim, app 2]): split into per-object and per-frame (rgb) channels
         c0 = self.refine[0]; obj = list(range(C)) + list(range(C + 3, c0.in_channels))
-        self.refine0_obj = nn.Conv2d(len(obj), c0.out_channels, 3, padding=1).to(dev).eval()
-        self.refine0_rgb = nn.Conv2d(3, c0.out_channels, 3, padding=1, bias=False).to(dev).eval()
+        self.refine0_obj = nn.Conv2d(len(obj), c0.out_channels, c0.kernel_size, padding=c0.padding).to(dev).eval()
+        self.refine0_rgb = nn.Conv2d(3, c0.out_channels, c0.kernel_size, padding=c0.padding, bias=False).to(dev).eval()
         with torch.no_grad():
             self.refine0_obj.weight.copy_(c0.weight[:, obj]); self.refine0_obj.bias.copy_(c0.bias)
             self.refine0_rgb.weight.copy_(c0.weight[:, C:C + 3])
@@ -445,17 +476,23 @@ class MemoryX(MemoryModule):
         rgb4 = (F.avg_pool2d(images, 4, 4) - 0.5) * 2.0   # strides spelled out: CoreML's converter wants them
         return rgb4, self.pix_embed(rgb4)
 
+    def _features_to_grid(self, x: Tensor) -> Tensor:
+        "`_to_grid` of x [N,C,h,w] on the feature grid (area pooling by matrix products)."
+        return area_pool(x, self._pool_fh, self._pool_fw) if self.pooled else x
+
     def _encode_rows(self, features: Tensor, masks: Tensor) -> Tensor:
-        "`encode` with one frame's features [1,D,h,w] for the N masks [N,H,W] -> [N,h*w,M]."
-        N, H, W = masks.shape; (h, w), M = self.feat_hw, self.cfg.dim
+        "`encode` with one frame's features [1,D,h,w] for the N masks [N,H,W] -> [N,gh*gw,M] (the attention grid)."
+        N, H, W = masks.shape; (h, w), M = self.feat_hw, self.cfg.dim; gh, gw = self.attn_hw
         m = self.mem_mask(masks.reshape(N, 1, H, W))
         if m.shape[-2:] != (h, w): m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
-        return self.mem_fuse(self.mem_feat(features) + m).reshape(N, M, h * w).permute(0, 2, 1)
+        return self.mem_fuse(self._features_to_grid(self.mem_feat(features) + m)).reshape(N, M, gh * gw).permute(0, 2, 1)
 
     def _pool_rows(self, cond: Tensor, prob: Tensor) -> Tensor:
         "`_pool`: cond [N,M,h,w] averaged under prob [N,1,H,W] pooled to (h,w) (H/h is an integer: avg_pool2d)."
         N, M, h, w = cond.shape
-        wgt = F.avg_pool2d(prob, prob.shape[-1] // w, prob.shape[-1] // w) if prob.shape[-1] != w else prob
+        if prob.shape[-1] == w: wgt = prob
+        elif self.pooled and (h, w) == self.attn_hw: wgt = area_pool(prob, self._pool_mh, self._pool_mw)
+        else: wgt = F.avg_pool2d(prob, prob.shape[-1] // w, prob.shape[-1] // w)
         s = torch.bmm(cond.reshape(N, M, h * w), wgt.reshape(N, h * w, 1)).reshape(N, M)
         return s / torch.clamp(wgt.mean((2, 3), keepdim=True).reshape(N, 1) * float(h * w), min=1e-3)
 
@@ -467,7 +504,7 @@ class MemoryX(MemoryModule):
 
     def init_x(self, features: Tensor, images: Tensor, masks: Tensor) -> tuple[Tensor, ...]:
         "`init_state` for masks [N,H,W] (0..1) on one frame -> the state tensors `STEP_STATE`."
-        N, H, W = masks.shape; (h, w), M, s = self.feat_hw, self.cfg.dim, self.slots
+        N, H, W = masks.shape; (h, w), M, s = self.attn_hw, self.cfg.dim, self.slots
         ptr = self.ptr_head(self._pool_rows(_rows(self.q_proj(features), self._ones_n), masks.reshape(N, 1, H, W)))
         enc = self._encode_rows(features, masks).reshape(N, 1, h * w, M)
         mem = torch.cat([enc] + [enc * 0.0] * (s - 1), 1)
@@ -480,8 +517,8 @@ class MemoryX(MemoryModule):
     def predict_x(self, features: Tensor, images: Tensor, mem: Tensor, mem_ptr: Tensor, valid: Tensor, ptr: Tensor,
                   prev_prob: Tensor, proto: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         "`predict` on explicit state -> mask_logits [N,H,W], obj_logit [N], ptr_new [N,M]."
-        N, slots, hw, M = mem.shape; h, w = self.feat_hw; H, W = prev_prob.shape[-2:]; C = self.cfg.refine_channels
-        x = _rows(self.q_proj(features).reshape(1, M, hw).permute(0, 2, 1) + self._pos, self._ones_n)
+        N, slots, hw, M = mem.shape; h, w = self.attn_hw; H, W = prev_prob.shape[-2:]; C = self.cfg.refine_channels
+        x = _rows(self._features_to_grid(self.q_proj(features)).reshape(1, M, hw).permute(0, 2, 1) + self._pos, self._ones_n)
         memt = (mem + self._pos.reshape(1, 1, hw, M) + self.slot_emb.reshape(1, slots, 1, M)).reshape(N, slots * hw, M)
         ctx = torch.cat([memt, mem_ptr + self.slot_emb.reshape(1, slots, M)], 1)
         bias = (torch.cat([(valid.reshape(N, slots, 1) * self._ones_hw).reshape(N, slots * hw), valid], 1) - 1.0) * 1e4

@@ -454,7 +454,8 @@ def rollout_loss(memory: MemoryModule, group: dict, cfg: VideoTrainConfig, train
         pm = (lg.detach() > 0).float(); inter += float((pm * target[:, t]).sum()); union += float(((pm + target[:, t]) > 0).float().sum())
     n = max(1, T - 1)
     loss = (bce + dice + cfg.obj_weight * obj) / n
-    return loss, {"bce": float(bce) / n, "dice": float(dice) / n, "obj": float(obj) / n, "iou": inter / max(union, 1.0)}
+    logged = lambda v: float(v.detach()) if torch.is_tensor(v) else float(v)     # a number for the log, off the graph
+    return loss, {"bce": logged(bce) / n, "dice": logged(dice) / n, "obj": logged(obj) / n, "iou": inter / max(union, 1.0)}
 
 # %% ../nbs/14_video_train.ipynb #9d757c43
 def _load_init_student(init, cfg: VideoTrainConfig):

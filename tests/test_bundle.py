@@ -20,6 +20,9 @@ def test_cli_bundle_then_run_an_image_and_frames(tmp_path, run_cli):
     assert sorted(doc["programs"]["tracker"]) == ["bytes", "commit", "init", "predict"] and doc["memory"] == "random init"
     manifest = json.loads((b/"manifest.json").read_text())
     assert manifest["programs"]["text_encoder"]["quantization"]["embedding_bits"] == 4 and manifest["image_size"] == 64
+    tq = manifest["programs"]["tracker"]["quantization"]                      # the step is int8 too, its state fp32 at the boundary
+    assert tq["quant"] == "int8" and tq["calibration"] and manifest["programs"]["tracker"]["methods"]["predict"]["delegation"]["fallback_count"] == 0
+    assert all(t["dtype"] == "float32" for t in manifest["programs"]["tracker"]["methods"]["predict"]["inputs"])
     clip = synthetic_clip(T=3, S=80)
     (tmp_path/"frames").mkdir()
     for t in range(3):

@@ -40,6 +40,8 @@ def test_pipeline_kill_resume_and_report(tmp_path):
     assert {(r["program"], r["method"]) for r in b["programs"]} == {("text_encoder", "forward"), ("image", "forward"),
                                                                     ("tracker", "init"), ("tracker", "predict"), ("tracker", "commit")}
     assert "bundle_miou_parity" in s["gates"] and "bundle_jf_parity" in s["gates"] and b["unseen_prompt"]["same_ids_as"] == []
+    assert s["gates"]["bundle_fp32_miou_parity"]["pass"], b["image"]      # an fp32 bundle: the runtime and the app alone, two-sided
+    assert Path(b["image"]["fp32_bundle"], "manifest.json").is_file()
     assert Path(work, "bundle", "manifest.json").is_file() and "App bundle" in Path(res["report"], "report.html").read_text()
     # a truncated checkpoint is refused by its checksum; the stage reruns from the last good one
     best = Path(state["phase2"]["best"])
