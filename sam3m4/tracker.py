@@ -453,8 +453,8 @@ class MemoryX(MemoryModule):
         for k, v in consts.items(): self.register_buffer(k, v, persistent=False)
         # refine[0] reads cat([reduce(up) C, rgb 3, prev, near, sim, app 2]): split into per-object and per-frame (rgb) channels
         c0 = self.refine[0]; obj = list(range(C)) + list(range(C + 3, c0.in_channels))
-        self.refine0_obj = nn.Conv2d(len(obj), c0.out_channels, c0.kernel_size, padding=c0.padding).to(dev).eval()
-        self.refine0_rgb = nn.Conv2d(3, c0.out_channels, c0.kernel_size, padding=c0.padding, bias=False).to(dev).eval()
+        self.refine0_obj = nn.Conv2d(len(obj), c0.out_channels, 3, padding=1).to(dev).eval()
+        self.refine0_rgb = nn.Conv2d(3, c0.out_channels, 3, padding=1, bias=False).to(dev).eval()
         with torch.no_grad():
             self.refine0_obj.weight.copy_(c0.weight[:, obj]); self.refine0_obj.bias.copy_(c0.bias)
             self.refine0_rgb.weight.copy_(c0.weight[:, C:C + 3])
