@@ -155,7 +155,7 @@ def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, sour
     # image path: calibrated on the samples' images and their prompts' embeddings
     ip = image_program(student, S)
     with torch.no_grad(): calib = [(x, *tp(i)) for x, i in samples]
-    with torch.no_grad(): img_outs = [ip(*c) for c in calib]
+    with torch.no_grad(): img_outs = [ip(*c) for c in (calib if cfg.quant == "int8" else calib[:1])]   # all: the tracker's calibration
     img_out = img_outs[0]
     edge, dele = lower_methods({"forward": (ip, calib[0])}, cfg.backend, cfg.quant, {"forward": calib}, ecfg)
     image_saved = save_program(edge, out/"image.pte")
