@@ -19,6 +19,10 @@ def add_json_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout (logs go to stderr)")
     return parser
 
+def _resume_mode(args) -> str:
+    if args.resume and args.from_scratch: raise ConfigError("--resume and --from-scratch exclude each other; pick one")
+    return "require" if args.resume else "never"
+
 def _rounded(rows: list[dict]) -> list[dict]:
     return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
 
@@ -69,6 +73,14 @@ def _teacher_predict(args) -> dict:
     from sam3m4.teacher import teacher_predict
     return teacher_predict(args.sam3, args.image, args.prompt, args.out, args.allow_partial, args.device)
 
+def _teacher_fit_world(args) -> dict:
+    from sam3m4.world_sam3 import TINY_WORLD_SAM3, WorldSam3Config, fit_world_sam3
+    kw = dict(TINY_WORLD_SAM3) if args.tiny else {}
+    kw |= {k: v for k, v in (("steps", args.steps), ("fit_images", args.fit_images), ("seed", args.seed)) if v is not None}
+    r = fit_world_sam3(args.data, args.out, WorldSam3Config(**kw), resume=_resume_mode(args), from_scratch=args.from_scratch,
+                       progress=not args.json)
+    return {k: v for k, v in r.items() if k not in ("config", "history")} | {"table": _rounded(r.get("history", []))}
+
 def _teacher_args(parser) -> None:
     from sam3m4.teacher import TeacherConfig
     sub = parser.add_subparsers(dest="action", required=True)
@@ -105,6 +117,20 @@ def _teacher_args(parser) -> None:
     p.add_argument("--device", default="cpu", help="device SAM 3 runs on")
     p.add_argument("--allow-partial", action="store_true", help="load even if some weights are missing (reported)")
     add_json_flag(p); p.set_defaults(func=_teacher_predict)
+    p = sub.add_parser("fit-world", help="train SAM 3's architecture (reduced size) on a world's ground truth and save it as a "
+                       "Hugging Face folder: the built-in world's SAM 3 (resumable)")
+    p.add_argument("--data", type=Path, required=True, help="world folder (`sam3m4 data make-world`): its concepts, and the held-out split "
+                   "the fit is scored on")
+    p.add_argument("--out", type=Path, required=True, help="OUT/sam3 (config.json + model.safetensors: pass it as --sam3 / --teacher), "
+                   "OUT/fit.json (held-out metrics), OUT/run (checkpoints)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: WorldSam3Config's, 1500)")
+    p.add_argument("--fit-images", type=int, default=None, help="images of the world of its own it trains on (default 2000, drawn with "
+                   "seed + 1; 0: the data's train split)")
+    p.add_argument("--seed", type=int, default=None, help="init, data order and its world (default 0)")
+    p.add_argument("--tiny", action="store_true", help="tests: a tiny SAM 3, a few steps, the data's train split")
+    p.add_argument("--resume", action="store_true", help="continue OUT's fit from its last checkpoint")
+    p.add_argument("--from-scratch", action="store_true", help="start over: OUT's old checkpoints are moved aside")
+    add_json_flag(p); p.set_defaults(func=_teacher_fit_world)
 
 # %% ../nbs/51_cli.ipynb #23f4c077
 def _models(args) -> dict:
@@ -118,10 +144,6 @@ def _models_args(parser) -> None:
     add_json_flag(parser); parser.set_defaults(func=_models)
 
 # %% ../nbs/51_cli.ipynb #7aeceb2d
-def _resume_mode(args) -> str:
-    if args.resume and args.from_scratch: raise ConfigError("--resume and --from-scratch exclude each other; pick one")
-    return "require" if args.resume else "never"
-
 def _train(args) -> dict:
     resume = _resume_mode(args)
     if int(os.environ.get("RANK", "0")) != 0: sys.stdout = open(os.devnull, "w")   # under torchrun only rank 0 answers on stdout
@@ -369,6 +391,7 @@ def _pipeline_config(args):
         if v is not None: setattr(cfg, k, str(v) if isinstance(v, Path) else v)
     if args.no_features: cfg.features = False
     if args.no_phase1_ablation: cfg.phase1_ablation = False
+    if args.world_sam3: cfg.world_sam3 = True
     return cfg
 
 def _pipeline(args) -> dict:
@@ -385,6 +408,8 @@ def _pipeline_args(parser) -> None:
     parser.add_argument("--backbone-weights", type=Path, default=None, help="local timm backbone checkpoint to start the student from")
     parser.add_argument("--text-weights", type=Path, default=None, help="local open_clip text-tower checkpoint to start the student from")
     parser.add_argument("--sam3", type=Path, default=None, help="local SAM 3 weights (HF folder or sam3.pt); default: the world's annotation teacher")
+    parser.add_argument("--world-sam3", action="store_true", help="without --sam3: fit SAM 3's architecture (reduced) on the world's ground "
+                        "truth first (stage world_sam3, `teacher fit-world`) and distil from it as from a user's SAM 3")
     parser.add_argument("--no-features", action="store_true", help="do not cache SAM 3's vision and text features (saves disk; skips phase 1)")
     parser.add_argument("--no-phase1-ablation", action="store_true", help="when phase 1 runs, do not also train phase 2 alone for phase 1 + "
                         "phase 2's steps (the report's phase-1 ablation: phase 1 → phase 2 vs phase 2 alone)")

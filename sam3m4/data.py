@@ -595,7 +595,8 @@ def make_world(out_dir, cfg: WorldConfig | None = None, progress: bool = True) -
     cfg = cfg or WorldConfig(); out = Path(out_dir)
     rng = np.random.default_rng(cfg.seed); size = cfg.image_size
     if cfg.video_layout not in ("mp4", "frames"): raise ConfigError(f"video_layout must be mp4 or frames, got {cfg.video_layout!r}")
-    (out/"sa1b").mkdir(parents=True, exist_ok=True); (out/"sav").mkdir(exist_ok=True)
+    (out/"sa1b").mkdir(parents=True, exist_ok=True)
+    if cfg.n_videos: (out/"sav").mkdir(exist_ok=True)   # an image-only world has no sav/ (load_world reads it when present)
     concepts = world_concepts()
     coco = {"images": [], "annotations": [], "categories": [{"id": i + 1, "name": c} for i, c in enumerate(concepts)]}
     n_inst = 0

@@ -14,9 +14,9 @@ from .core import BackendUnavailable, ConfigError, Sam3m4Error, atomic_write_jso
 
 # %% auto #0
 __all__ = ['ABLATION_OFF', 'ABLATION_METRICS', 'Stage', 'outputs_missing', 'run_stages', 'PipelineConfig', 'tiny_pipeline_config',
-           'stage_world', 'stage_teacher_cache', 'stage_train', 'stage_quantize', 'stage_export', 'stage_bundle',
-           'ablation_skip', 'phase1_ablation', 'stage_phase1_ablation', 'run_video', 'video_stage', 'stage_video',
-           'stage_eval', 'stage_visual_qa', 'pipeline_stages', 'run_pipeline']
+           'stage_world', 'stage_world_sam3', 'stage_teacher_cache', 'stage_train', 'stage_quantize', 'stage_export',
+           'stage_bundle', 'ablation_skip', 'phase1_ablation', 'stage_phase1_ablation', 'run_video', 'video_stage',
+           'stage_video', 'stage_eval', 'stage_visual_qa', 'pipeline_stages', 'run_pipeline']
 
 # %% ../nbs/50_pipeline.ipynb #4029cb5c
 @dataclass
@@ -82,7 +82,9 @@ class PipelineConfig:
     video_prompt: str = "object"         # the prompt of SA-V masklets (they carry no category; the world's name their concept)
     backbone_weights: str | None = None  # local timm (or convnet) backbone checkpoint the first trained phase starts from
     text_weights: str | None = None      # local open_clip text-tower checkpoint the first trained phase starts from
-    sam3: str | None = None              # local SAM 3 (HF folder or sam3.pt); None: the world's annotation teacher
+    sam3: str | None = None              # local SAM 3 (HF folder or sam3.pt); None: the world's SAM 3 (world_sam3) or annotation teacher
+    world_sam3: bool = False             # without --sam3: fit SAM 3 (reduced) on the world's ground truth and distil from it; False: the annotations teach
+    world_sam3_steps: int = 1500         # its training steps (world_sam3.WorldSam3Config)
     student: str = "small"               # student config
     features: bool = True                # cache SAM 3's vision + text features (phase 1 runs from them); False saves disk, skips phase 1
     phase1_steps: int = 300              # phase-1 steps (only with a teacher that has vision features)
@@ -113,7 +115,8 @@ def _data(cfg: PipelineConfig, ctx: dict) -> str:
 
 def _teacher_spec(cfg: PipelineConfig) -> str:
     "The live teacher: evaluation and QA ask it about (image, prompt) pairs the cache never saw."
-    return cfg.sam3 or "annotation"
+    if cfg.sam3: return cfg.sam3
+    return str(Path(cfg.work)/"world_sam3"/"sam3") if cfg.world_sam3 else "annotation"
 
 def _train_cfg(cfg: PipelineConfig, phase: int, steps: int | None = None):
     from sam3m4.trainer import TrainConfig
@@ -134,18 +137,36 @@ def stage_world(cfg: PipelineConfig):
         return {"data": str(Path(cfg.work)/"world"), **man, "outputs": [str(Path(cfg.work)/"world"/"world.json")], "made": True}
     return Stage("world", run, doc="make the built-in world (or check the given data)")
 
+def stage_world_sam3(cfg: PipelineConfig):
+    out = Path(cfg.work)/"world_sam3"
+    def run(ctx):
+        if cfg.sam3 or not cfg.world_sam3:
+            return {"skipped_reason": "--sam3 is the teacher" if cfg.sam3 else "the world's annotations teach (--world-sam3 fits a SAM 3 to them)",
+                    "outputs": []}
+        from sam3m4.world_sam3 import TINY_WORLD_SAM3, WorldSam3Config, fit_world_sam3
+        kw = dict(TINY_WORLD_SAM3) if cfg.tiny else {"steps": cfg.world_sam3_steps}
+        r = fit_world_sam3(_data(cfg, ctx), out, WorldSam3Config(**{"seed": cfg.seed, **kw}))
+        return {**{k: r[k] for k in ("sam3", "steps", "best", "held_out", "trained_on", "params", "seconds")},
+                "outputs": [str(out/"sam3"/"model.safetensors"), str(out/"fit.json")]}
+    def check(rec):
+        if bool(cfg.world_sam3 and not cfg.sam3) == bool(rec.get("skipped_reason")): return "the teacher choice changed"
+        return outputs_missing(rec)
+    return Stage("world_sam3", run, check, doc="fit SAM 3 (reduced) on the world's ground truth, the teacher (only with --world-sam3)")
+
 def stage_teacher_cache(cfg: PipelineConfig):
     def run(ctx):
         from sam3m4.student import student_config
         from sam3m4.teacher_cache import build_teacher_caches
         tc = _train_cfg(cfg, 2)
         res = build_teacher_caches(_teacher_spec(cfg), _data(cfg, ctx), Path(cfg.work)/"teacher_cache", student_config(cfg.student).image_size,
-                                   tc.negative_ratio, tc.val_fraction, tc.seed, features=cfg.features)
+                                   tc.negative_ratio, tc.val_fraction, tc.seed, features=cfg.features,
+                                   overwrite=True)   # the pipeline's own folder: another teacher's cache there is stale (same teacher: resumed)
         return {"cache": str(Path(cfg.work)/"teacher_cache"), "teacher": _teacher_spec(cfg), "source": res["source"],
                 "stores": res["stores"], "no_features": res["no_features"], "bytes_per_image": round(res["bytes_per_image"]),
                 "items": {k: v["n_items"] for k, v in res["splits"].items()},
                 "outputs": [str(Path(cfg.work)/"teacher_cache"/s/"index.json") for s in ("train", "val")]}
     def check(rec):
+        if rec.get("teacher") != _teacher_spec(cfg): return f"the teacher is now {_teacher_spec(cfg)} (was {rec.get('teacher')})"
         for p in rec.get("outputs", []):
             if not Path(p).is_file() or not json.loads(Path(p).read_text()).get("complete"): return f"{p} is missing or incomplete"
         return None
@@ -413,7 +434,7 @@ def stage_visual_qa(cfg: PipelineConfig):
 
 # %% ../nbs/50_pipeline.ipynb #31d5bbb7
 def pipeline_stages(cfg: PipelineConfig) -> list[Stage]:
-    return [stage_world(cfg), stage_teacher_cache(cfg), stage_train(cfg, 1), stage_train(cfg, 2), stage_phase1_ablation(cfg), stage_video(cfg),
+    return [stage_world(cfg), stage_world_sam3(cfg), stage_teacher_cache(cfg), stage_train(cfg, 1), stage_train(cfg, 2), stage_phase1_ablation(cfg), stage_video(cfg),
             stage_quantize(cfg), stage_export(cfg), stage_bundle(cfg), stage_eval(cfg), stage_visual_qa(cfg)]
 
 def run_pipeline(cfg: PipelineConfig | None = None, force: tuple[str, ...] = (), until: str | None = None) -> dict:

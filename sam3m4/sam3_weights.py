@@ -14,7 +14,7 @@ from .core import CheckpointError, ConfigError, raise_unless_fits, read_state_di
 
 # %% auto #0
 __all__ = ['SAM3_HELP', 'META_VIT_LAYER_NORM_EPS', 'OFFICIAL_IGNORED', 'TRACKER_REASON', 'OFFICIAL_RECOMPUTED',
-           'resolve_sam3_path', 'sam3_config', 'official_key_to_hf', 'official_key_status',
+           'resolve_sam3_path', 'reduced_sam3_config', 'sam3_config', 'official_key_to_hf', 'official_key_status',
            'convert_official_state_dict', 'read_official_checkpoint', 'sam3_expected_keys', 'official_load_report',
            'inspect_official_sam3', 'load_official_sam3', 'weights_id', 'load_sam3']
 
@@ -39,30 +39,41 @@ def resolve_sam3_path(path) -> tuple[Path, str]:
 # %% ../nbs/07_sam3_weights.ipynb #3b85a58f
 META_VIT_LAYER_NORM_EPS = 1e-5   # Meta's ViT norms (transformers' Sam3ViTConfig defaults to 1e-6)
 
-def sam3_config(name: str = "tiny", hidden: int = 32):
-    """A `transformers.Sam3Config`: 'tiny' (tests, random init, 112 px, width `hidden`) or 'full' (the released SAM 3, 1008 px);
-    ViT eps as Meta's. The video teacher's tiny config takes `hidden=128`: SAM 3's tracker needs a width above its 64-channel memory."""
+def reduced_sam3_config(hidden: int = 32, image_size: int = 112, vit_layers: int = 2, text_layers: int = 1, encoder_layers: int = 1,
+                        decoder_layers: int = 1, queries: int = 16, heads: int = 2, ff_mult: int = 2):
+    """SAM 3's architecture at a reduced size (`transformers.Sam3Config`): ViT (patch 14, 4-token windows, the last block global)
+    + FPN neck, CLIP text encoder, geometry encoder, DETR encoder and decoder (presence token), mask decoder; every part
+    `hidden` wide with `heads` heads and `ff_mult` x `hidden` MLPs; ViT eps as Meta's."""
     from transformers import CLIPTextConfig, Sam3Config
     from transformers.models.sam3.configuration_sam3 import (Sam3DETRDecoderConfig, Sam3DETREncoderConfig,
         Sam3GeometryEncoderConfig, Sam3MaskDecoderConfig, Sam3ViTConfig, Sam3VisionConfig)
+    if image_size % 14 or image_size < 56:
+        raise ConfigError(f"image_size must be a multiple of SAM 3's 14 px patch, at least 56; got {image_size}")
+    d, ff, g = hidden, ff_mult * hidden, image_size // 14
+    vit = Sam3ViTConfig(hidden_size=d, intermediate_size=ff, num_hidden_layers=vit_layers, num_attention_heads=heads,
+                        image_size=image_size, patch_size=14, window_size=4, global_attn_indexes=[vit_layers - 1],
+                        pretrain_image_size=image_size, layer_norm_eps=META_VIT_LAYER_NORM_EPS)
+    vision = Sam3VisionConfig(backbone_config=vit, fpn_hidden_size=d, backbone_feature_sizes=[[4 * g, 4 * g], [2 * g, 2 * g], [g, g]])
+    text = CLIPTextConfig(vocab_size=49408, hidden_size=d, intermediate_size=ff, projection_dim=d, num_hidden_layers=text_layers,
+                          num_attention_heads=heads, max_position_embeddings=32, hidden_act="gelu")
+    sub = dict(hidden_size=d, num_attention_heads=heads)
+    return Sam3Config(vision_config=vision, text_config=text,
+                      geometry_encoder_config=Sam3GeometryEncoderConfig(num_layers=1, intermediate_size=ff, **sub),
+                      detr_encoder_config=Sam3DETREncoderConfig(num_layers=encoder_layers, intermediate_size=ff, **sub),
+                      detr_decoder_config=Sam3DETRDecoderConfig(num_layers=decoder_layers, num_queries=queries, intermediate_size=ff, **sub),
+                      mask_decoder_config=Sam3MaskDecoderConfig(**sub))
+
+def sam3_config(name: str = "tiny", hidden: int = 32):
+    """A `transformers.Sam3Config`: 'tiny' (tests, random init, 112 px, width `hidden`: `reduced_sam3_config`'s defaults) or
+    'full' (the released SAM 3, 1008 px); ViT eps as Meta's. The video teacher's tiny config takes `hidden=128`: SAM 3's
+    tracker needs a width above its 64-channel memory."""
+    from transformers import Sam3Config
     if name == "full":
         cfg = Sam3Config()
         cfg.vision_config.backbone_config.layer_norm_eps = META_VIT_LAYER_NORM_EPS
         return cfg
     if name != "tiny": raise ConfigError(f"unknown SAM 3 config {name!r}; choose 'tiny' or 'full'")
-    d, ff = hidden, 2 * hidden
-    vit = Sam3ViTConfig(hidden_size=d, intermediate_size=ff, num_hidden_layers=2, num_attention_heads=2, image_size=112,
-                        patch_size=14, window_size=4, global_attn_indexes=[1], pretrain_image_size=112,
-                        layer_norm_eps=META_VIT_LAYER_NORM_EPS)
-    vision = Sam3VisionConfig(backbone_config=vit, fpn_hidden_size=d, backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]])
-    text = CLIPTextConfig(vocab_size=49408, hidden_size=d, intermediate_size=ff, projection_dim=d, num_hidden_layers=1,
-                          num_attention_heads=2, max_position_embeddings=32, hidden_act="gelu")
-    sub = dict(hidden_size=d, num_attention_heads=2)
-    return Sam3Config(vision_config=vision, text_config=text,
-                      geometry_encoder_config=Sam3GeometryEncoderConfig(num_layers=1, intermediate_size=ff, **sub),
-                      detr_encoder_config=Sam3DETREncoderConfig(num_layers=1, intermediate_size=ff, **sub),
-                      detr_decoder_config=Sam3DETRDecoderConfig(num_layers=1, num_queries=16, intermediate_size=ff, **sub),
-                      mask_decoder_config=Sam3MaskDecoderConfig(**sub))
+    return reduced_sam3_config(hidden=hidden)
 
 # %% ../nbs/07_sam3_weights.ipynb #05ecb330
 _OFFICIAL_RULES = [(re.compile(a), b) for a, b in [

@@ -23,7 +23,8 @@ from .sam3_weights import load_sam3, sam3_config
 __all__ = ['CONTRACT_KEYS', 'SAM3_IMAGE_MEAN', 'SAM3_IMAGE_STD', 'SAM3_TEACHER_INPUT', 'check_output', 'Teacher', 'TeacherConfig',
            'select_queries', 'sam3_preprocess', 'letterbox_maps', 'letterbox_boxes_xyxy', 'geometry_cls_inputs',
            'eot_attention_mask', 'sam3_text_forward', 'sam3_tokenizer', 'tokenize_prompts', 'pool_text_tokens',
-           'sam3_text_encode', 'Sam3Teacher', 'predict_raw', 'summarize_raw', 'teacher_predict', 'AnnotationTeacher']
+           'sam3_text_encode', 'sam3_forward_batch', 'Sam3Teacher', 'predict_raw', 'summarize_raw', 'teacher_predict',
+           'AnnotationTeacher']
 
 # %% ../nbs/08_teacher.ipynb #daf6c925
 CONTRACT_KEYS = ("mask_logits", "boxes", "scores", "presence_logit", "source")
@@ -171,6 +172,24 @@ def _originals(batch: dict) -> tuple[list, list[int]]:
     uniq = {first[k]: s for k, s in zip(keys, srcs)}
     return [uniq[i] if isinstance(uniq[i], np.ndarray) else read_image(uniq[i]) for i in range(len(uniq))], rows
 
+def sam3_forward_batch(model, batch: dict, ids: torch.Tensor, mean=SAM3_IMAGE_MEAN, std=SAM3_IMAGE_STD, eot_id: int = 49407):
+    """SAM 3 on a batch of (image, prompt) rows as Meta's code runs a text prompt, each distinct image encoded once:
+    (output, vision features per row, pooled text features, original images, row -> image). Differentiable: the teacher
+    calls it under `no_grad`, the world's SAM 3 (`world_sam3`) trains through it."""
+    from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
+    dev = next(model.parameters()).device
+    images, rows = _originals(batch)
+    size = int(model.config.vision_config.backbone_config.image_size)
+    vis = model.get_vision_features(torch.cat([sam3_preprocess(im, size, mean, std) for im in images]).to(dev))
+    sel = torch.tensor(rows, device=dev)
+    vis_b = Sam3VisionEncoderOutput(last_hidden_state=vis.last_hidden_state[sel],
+                                    fpn_hidden_states=tuple(t[sel] for t in vis.fpn_hidden_states),
+                                    fpn_position_encoding=tuple(t[sel] if t.shape[0] == len(images) else t for t in vis.fpn_position_encoding))
+    ids = ids.to(dev)
+    text_embeds, text_feats = sam3_text_encode(model, ids, eot_id)
+    out = sam3_text_forward(model, ids, eot_id, text_embeds=text_embeds, vision_embeds=vis_b)
+    return out, vis_b, text_feats, images, rows
+
 class Sam3Teacher:
     "SAM 3 (transformers `Sam3Model`) as a teacher: `teacher(batch) -> list[contract dict]`."
     def __init__(self, model, processor=None, cfg: TeacherConfig | None = None, source: str = "sam3:<in-memory>", load_report: dict | None = None):
@@ -211,25 +230,12 @@ class Sam3Teacher:
         if self._tok is None: self._tok = sam3_tokenizer(self.processor)
         return tokenize_prompts(self._tok, prompts)
 
-    def preprocess(self, images: list) -> torch.Tensor:
-        "Original uint8 images -> SAM 3's pixel values [N,3,side,side] (see `sam3_preprocess`)."
-        return torch.cat([sam3_preprocess(im, self.image_size, self.mean, self.std) for im in images])
-
     @torch.no_grad()
     def __call__(self, batch: dict) -> list[dict]:
-        from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
         B, S = batch["image"].shape[0], batch["image"].shape[-1]
         ids = batch.get("teacher_ids")
         if ids is None: ids = self.tokenize(batch["prompt"])
-        ids = ids.to(self.device)
-        images, rows = _originals(batch)
-        vis = self.model.get_vision_features(self.preprocess(images).to(self.device))
-        sel = torch.tensor(rows, device=self.device)
-        vis_b = Sam3VisionEncoderOutput(last_hidden_state=vis.last_hidden_state[sel],
-                                        fpn_hidden_states=tuple(t[sel] for t in vis.fpn_hidden_states),
-                                        fpn_position_encoding=tuple(t[sel] if t.shape[0] == len(images) else t for t in vis.fpn_position_encoding))
-        text_embeds, text_feats = sam3_text_encode(self.model, ids, self.cfg.eot_id)
-        out = sam3_text_forward(self.model, ids, self.cfg.eot_id, text_embeds=text_embeds, vision_embeds=vis_b)
+        out, vis_b, text_feats, images, rows = sam3_forward_batch(self.model, batch, ids, self.mean, self.std, self.cfg.eot_id)
         side = _mask_side(self.cfg, S, out.pred_masks.shape[-1])
         res = []
         for b in range(B):
