@@ -17,8 +17,8 @@ from .layers import mask_iou
 from .matcher import MatchConfig, match_outputs, pairwise_giou
 
 # %% auto #0
-__all__ = ['PHASE1_PARTS', 'PHASE2_PARTS', 'FeatureAdapter', 'feature_alignment', 'Phase1LossConfig', 'phase1_loss', 'LossConfig',
-           'dice_loss', 'score_term', 'phase2_loss']
+__all__ = ['PHASE1_PARTS', 'PHASE2_PARTS', 'DECISION_LOGIT', 'FeatureAdapter', 'feature_alignment', 'Phase1LossConfig',
+           'phase1_loss', 'LossConfig', 'decision_targets', 'dice_loss', 'score_term', 'phase2_loss']
 
 # %% ../nbs/11_losses.ipynb #2ddabdaf
 class FeatureAdapter(nn.Module):
@@ -72,9 +72,19 @@ class LossConfig:
     score_loss: str = "bce"     # "bce" (weighted BCE, above) | "focal" (sigmoid focal, every query at full weight) | "iou" (varifocal: matched target = mask IoU)
     focal_alpha: float = 0.25   # focal: weight of the matched side (1 − alpha: unmatched); iou: weight of the unmatched side
     focal_gamma: float = 2.0    # focal / iou: down-weights easy queries by (1 − p_t)^gamma / p^gamma
+    teacher_targets: str = "decisions"  # "decisions": presence and query-score targets are the teacher's decisions (see `decision_targets`); "soft": its probabilities
     match: MatchConfig = field(default_factory=MatchConfig)  # matcher settings
 
 PHASE2_PARTS = ("mask_bce", "dice", "box_l1", "giou", "score", "presence")
+DECISION_LOGIT = 20.0   # |presence logit| of a decided target (the annotation teacher's own value: its outputs pass through unchanged)
+
+def decision_targets(t: dict, threshold: float = 0.5) -> dict:
+    """A teacher output with its decisions as targets, as SAM 3's decoding makes them: presence ±`DECISION_LOGIT` (probability
+    above `threshold` or not) and each query's score 1 if score × presence > `threshold` else 0; masks and boxes unchanged."""
+    p = t["presence_logit"].float().sigmoid()
+    yes = torch.tensor(DECISION_LOGIT, device=p.device) if float(p) > threshold else torch.tensor(-DECISION_LOGIT, device=p.device)
+    return {**t, "presence_logit": yes.reshape(t["presence_logit"].shape).to(t["presence_logit"].dtype),
+            "scores": (t["scores"].float() * p > threshold).to(t["scores"].dtype)}
 
 def dice_loss(p_logits: Tensor, t_prob: Tensor) -> Tensor:
     "Mean over masks of 1 − soft Dice (+1 smoothing) between logits [N,h,w] and probabilities [N,h,w]."
@@ -103,8 +113,10 @@ def phase2_loss(student: dict, teachers: list[dict], cfg: LossConfig | None = No
     zero = student["mask_logits"].sum() * 0.0       # keeps every part on the graph (DDP needs all parameters used)
     parts = {k: zero for k in PHASE2_PARTS}
     n_matched = 0
+    if cfg.teacher_targets not in ("decisions", "soft"): raise ConfigError(f"teacher_targets must be 'decisions' or 'soft', got {cfg.teacher_targets!r}")
     for i in range(B):
         t = {k: (v.to(student["mask_logits"].device) if torch.is_tensor(v) else v) for k, v in teachers[i].items()}
+        if cfg.teacher_targets == "decisions": t = decision_targets(t)
         s1 = {k: student[k][i] for k in ("mask_logits", "boxes", "scores")}
         si, ti = match_outputs(s1, t, cfg.match)
         score_t = torch.zeros_like(student["score_logits"][i])
