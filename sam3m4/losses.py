@@ -80,11 +80,13 @@ DECISION_LOGIT = 20.0   # |presence logit| of a decided target (the annotation t
 
 def decision_targets(t: dict, threshold: float = 0.5) -> dict:
     """A teacher output with its decisions as targets, as SAM 3's decoding makes them: presence ±`DECISION_LOGIT` (probability
-    above `threshold` or not) and each query's score 1 if score × presence > `threshold` else 0; masks and boxes unchanged."""
-    p = t["presence_logit"].float().sigmoid()
-    yes = torch.tensor(DECISION_LOGIT, device=p.device) if float(p) > threshold else torch.tensor(-DECISION_LOGIT, device=p.device)
-    return {**t, "presence_logit": yes.reshape(t["presence_logit"].shape).to(t["presence_logit"].dtype),
-            "scores": (t["scores"].float() * p > threshold).to(t["scores"].dtype)}
+    above `threshold` or not) and each query's score 1 if score × presence > `threshold` else 0; masks and boxes unchanged.
+    A NaN stays NaN: a broken teacher output must reach the trainer's non-finite-loss guard, not become a silent "absent"."""
+    logit = t["presence_logit"].float(); p = logit.sigmoid()
+    decided = torch.where(p > threshold, DECISION_LOGIT, -DECISION_LOGIT)
+    final = t["scores"].float() * p
+    return {**t, "presence_logit": torch.where(p.isnan(), logit, decided).to(t["presence_logit"].dtype),
+            "scores": torch.where(final.isnan(), final, (final > threshold).float()).to(t["scores"].dtype)}
 
 def dice_loss(p_logits: Tensor, t_prob: Tensor) -> Tensor:
     "Mean over masks of 1 − soft Dice (+1 smoothing) between logits [N,h,w] and probabilities [N,h,w]."
