@@ -84,7 +84,7 @@ class PipelineConfig:
     text_weights: str | None = None      # local open_clip text-tower checkpoint the first trained phase starts from
     sam3: str | None = None              # local SAM 3 (HF folder or sam3.pt); None: the world's SAM 3 (world_sam3) or annotation teacher
     world_sam3: bool = False             # without --sam3: fit SAM 3 (reduced) on the world's ground truth and distil from it; False: the annotations teach
-    world_sam3_steps: int = 1500         # its training steps (world_sam3.WorldSam3Config)
+    world_sam3_steps: int | None = None  # its training steps; None: world_sam3.WorldSam3Config's
     student: str = "small"               # student config
     features: bool = True                # cache SAM 3's vision + text features (phase 1 runs from them); False saves disk, skips phase 1
     phase1_steps: int = 300              # phase-1 steps (only with a teacher that has vision features)
@@ -144,7 +144,7 @@ def stage_world_sam3(cfg: PipelineConfig):
             return {"skipped_reason": "--sam3 is the teacher" if cfg.sam3 else "the world's annotations teach (--world-sam3 fits a SAM 3 to them)",
                     "outputs": []}
         from sam3m4.world_sam3 import TINY_WORLD_SAM3, WorldSam3Config, fit_world_sam3
-        kw = dict(TINY_WORLD_SAM3) if cfg.tiny else {"steps": cfg.world_sam3_steps}
+        kw = dict(TINY_WORLD_SAM3) if cfg.tiny else {"steps": cfg.world_sam3_steps} if cfg.world_sam3_steps else {}
         r = fit_world_sam3(_data(cfg, ctx), out, WorldSam3Config(**{"seed": cfg.seed, **kw}))
         return {**{k: r[k] for k in ("sam3", "steps", "best", "held_out", "trained_on", "params", "seconds")},
                 "outputs": [str(out/"sam3"/"model.safetensors"), str(out/"fit.json")]}

@@ -60,7 +60,7 @@ def sam3_training_outputs(model, batch: dict) -> dict:
     out, _, _, images, rows = sam3_forward_batch(model, batch, batch["teacher_ids"])
     S = batch["image"].shape[-1]
     hws = [images[r].shape[:2] for r in rows]
-    masks = torch.stack([letterbox_maps(m, hw, S, S // 4, -20.0) for m, hw in zip(out.pred_masks, hws)])
+    masks = torch.stack([letterbox_maps(m, hw, S, S // 4, TeacherConfig.pad_logit) for m, hw in zip(out.pred_masks, hws)])
     boxes = torch.stack([letterbox_boxes_xyxy(b, hw, S) for b, hw in zip(out.pred_boxes, hws)])
     return {"mask_logits": masks, "boxes": boxes, "score_logits": out.pred_logits, "scores": out.pred_logits.sigmoid(),
             "presence_logit": out.presence_logits.reshape(-1)}
