@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_world_sam3.ipynb #c33bd9e7
 from __future__ import annotations
-import json, random
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from .data import (DualTokenizer, GroundedDataset, WorldConfig, build_datasets, 
 from .engine import LoopConfig, RunFolder, train_loop
 from .evaluation import evaluate
 from .losses import LossConfig, phase2_loss
+from .metrics import param_count
 from .sam3_weights import reduced_sam3_config
 from .teacher import (AnnotationTeacher, Sam3Teacher, TeacherConfig, letterbox_boxes_xyxy, letterbox_maps,
                             sam3_forward_batch)
@@ -150,13 +151,13 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
                      describe=lambda b: ", ".join(f"{i}:{p}" for i, p in zip(b["image_id"], b["prompt"])))
     rec = {"sam3": None, "steps": res.steps, "of": cfg.steps, "resumed_from": res.resumed_from, "moved_aside": moved,
            "train_images": len({ri for ri, _ in train.samples.samples}), "train_items": len(train), "trained_on": source,
-           "params": int(sum(p.numel() for p in model.parameters())), "seconds": res.seconds, "steps_per_s": res.steps_per_s,
+           "params": param_count(model), "seconds": res.seconds, "steps_per_s": res.steps_per_s,
            "config": config_to_dict(cfg)}
     if res.steps < cfg.steps: return rec | {"status": "stopped"}
     best = Path(res.best or res.latest)
-    model.load_state_dict(load_checkpoint(best)[0])
+    weights, state, _ = load_checkpoint(best)
+    model.load_state_dict(weights)
     model.eval().save_pretrained(str(out/"sam3"))
-    held_out = json.loads((best/"state.json").read_text())["metrics"]
-    rec |= {"status": "done", "sam3": str(out/"sam3"), "best": best.name, "held_out": held_out, "history": res.history}
+    rec |= {"status": "done", "sam3": str(out/"sam3"), "best": best.name, "held_out": state["metrics"], "history": res.history}
     atomic_write_json(out/"fit.json", rec)
     return rec
