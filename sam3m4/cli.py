@@ -391,7 +391,7 @@ def _pipeline_config(args):
         if v is not None: setattr(cfg, k, str(v) if isinstance(v, Path) else v)
     if args.no_features: cfg.features = False
     if args.no_phase1_ablation: cfg.phase1_ablation = False
-    if args.world_sam3: cfg.world_sam3 = True
+    if args.world_sam3 is not None: cfg.world_sam3 = args.world_sam3
     return cfg
 
 def _pipeline(args) -> dict:
@@ -399,7 +399,7 @@ def _pipeline(args) -> dict:
     return run_pipeline(_pipeline_config(args), force=tuple(args.force or ()), until=args.until)
 
 def _pipeline_args(parser) -> None:
-    parser.description = ("Run every stage — world, teacher cache, phase 1, phase 2, phase-1 ablation, video, quantize, export, app bundle, eval report, visual QA — "
+    parser.description = ("Run every stage — world, the world's SAM 3, teacher cache, phase 1, phase 2, phase-1 ablation, video, quantize, export, app bundle, eval report, visual QA — "
                           "on the built-in world (default) or on your data and local SAM 3 weights. Rerun to resume after a crash.")
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: the project's outputs/pipeline)")
     parser.add_argument("--data", type=Path, default=None, help="your data: world / SA-1B folder or tar shard(s) / COCO json (default: make the world)")
@@ -407,9 +407,10 @@ def _pipeline_args(parser) -> None:
     parser.add_argument("--video-prompt", default=None, help="prompt of SA-V masklets, which carry no category (default 'object')")
     parser.add_argument("--backbone-weights", type=Path, default=None, help="local timm backbone checkpoint to start the student from")
     parser.add_argument("--text-weights", type=Path, default=None, help="local open_clip text-tower checkpoint to start the student from")
-    parser.add_argument("--sam3", type=Path, default=None, help="local SAM 3 weights (HF folder or sam3.pt); default: the world's annotation teacher")
-    parser.add_argument("--world-sam3", action="store_true", help="without --sam3: fit SAM 3's architecture (reduced) on the world's ground "
-                        "truth first (stage world_sam3, `teacher fit-world`) and distil from it as from a user's SAM 3")
+    parser.add_argument("--sam3", type=Path, default=None, help="local SAM 3 weights (HF folder or sam3.pt); default: the built-in world's own SAM 3 (--world-sam3)")
+    parser.add_argument("--world-sam3", action=argparse.BooleanOptionalAction, default=None, help="on the built-in world without --sam3: fit "
+                        "SAM 3's architecture (reduced) to the world's ground truth first (stage world_sam3, `teacher fit-world`) and distil "
+                        "from it as from a user's SAM 3 (default; --tiny: off); --no-world-sam3: the world's annotations teach")
     parser.add_argument("--no-features", action="store_true", help="do not cache SAM 3's vision and text features (saves disk; skips phase 1)")
     parser.add_argument("--no-phase1-ablation", action="store_true", help="when phase 1 runs, do not also train phase 2 alone for phase 1 + "
                         "phase 2's steps (the report's phase-1 ablation: phase 1 → phase 2 vs phase 2 alone)")

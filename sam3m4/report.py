@@ -16,8 +16,8 @@ from .evaluation import nan_to_none
 from .render import cell, report_html, report_markdown
 
 # %% auto #0
-__all__ = ['SHOWN_NOT_GATED', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'ABLATION_COLUMNS', 'GateConfig',
-           'evaluate_gates', 'ungated_rows', 'normalize_section', 'build_summary', 'compare_summaries',
+__all__ = ['SHOWN_NOT_GATED', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'CEILING_ROW', 'ABLATION_COLUMNS',
+           'GateConfig', 'evaluate_gates', 'ungated_rows', 'normalize_section', 'build_summary', 'compare_summaries',
            'report_sections', 'summary_markdown', 'summary_html', 'write_summary', 'merge_summary', 'report_notebook',
            'kernel_config', 'headline', 'run_notebook', 'run_report']
 
@@ -159,13 +159,16 @@ def compare_summaries(old: dict, new: dict, keys=("miou", "presence_f1", "prompt
 # %% ../nbs/33_report.ipynb #976407ae
 def _not_run(v): return isinstance(v, dict) and "not_run" in v
 
+CEILING_ROW = "ground truth as teacher (ceiling)"   # the report's `ceiling` section: the annotations scored through the same decoding
+
 def _quality_rows(s: dict) -> list[dict]:
     q = ("miou", "presence_f1", "prompt_sensitivity", "cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst",
          "masks_per_gt_no_nms", "tp", "fp", "fn", "tn", "miou_vs_reference", "params", "size_mb", "ms")
     rows, v = [], s.get("video")
     jf_note = "see the video rows" if isinstance(v, dict) and not _not_run(v) else f"not run: {v['not_run']}" if _not_run(v) else "not run"
-    for name, k in (("teacher", "teacher_metrics"), ("student", "student")):
-        if not _not_run(s.get(k)): rows.append({"model": name, "source": s[k].get("source"), **{c: s[k].get(c) for c in q}, "jf": jf_note})
+    for name, k in ((CEILING_ROW, "ceiling"), ("teacher", "teacher_metrics"), ("student", "student")):
+        if isinstance(s.get(k), dict) and not _not_run(s[k]):
+            rows.append({"model": name, "source": s[k].get("source"), **{c: s[k].get(c) for c in q}, "jf": jf_note})
     if isinstance(v, dict) and not _not_run(v):
         rows.append({"model": "student + video (tracker)", "source": v.get("source"), "jf": v.get("jf_tracker")})
         if v.get("jf_memory_only") is not None:

@@ -72,7 +72,7 @@ def test_pipeline_sam3_folder_runs_phase1(tmp_path, run_cli):
 
 def test_pipeline_world_sam3_is_the_teacher(tmp_path, run_cli):
     "`pipeline --world-sam3`: the world's SAM 3 is fitted first and taught through the SAM 3 path (features cached, phase 1 runs);"
-    " dropping the flag later changes the teacher, and the cache is rebuilt from the annotations rather than reused."
+    " switching it off later (--no-world-sam3) changes the teacher, and the cache is rebuilt from the annotations rather than reused."
     work, reports = tmp_path/"work", tmp_path/"reports"
     run_cli("pipeline", "--tiny", "--work", work, "--reports", reports, "--world-sam3", "--until", "phase1", "--json", check=True)
     state = json.loads((work/"pipeline_state.json").read_text())
@@ -84,7 +84,7 @@ def test_pipeline_world_sam3_is_the_teacher(tmp_path, run_cli):
     assert tc["teacher"] == str(folder) and tc["source"] == f"sam3:{folder.resolve()}", tc
     assert tc["stores"] == ["masks", "features", "text_features"], tc
     assert "skipped_reason" not in state["phase1"] and state["phase1"]["teacher"] == tc["source"], state["phase1"]
-    p = run_cli("pipeline", "--tiny", "--work", work, "--reports", reports, "--until", "teacher_cache", "--json", check=True)
+    p = run_cli("pipeline", "--tiny", "--work", work, "--reports", reports, "--no-world-sam3", "--until", "teacher_cache", "--json", check=True)
     assert "world_sam3: rerunning" in p.stderr and "teacher_cache: rerunning, the earlier result is not valid any more: the teacher is now annotation" in p.stderr, p.stderr[-3000:]
     state = json.loads((work/"pipeline_state.json").read_text())
     assert state["world_sam3"]["skipped_reason"] and state["teacher_cache"]["source"] == "annotation-teacher(world)", state["teacher_cache"]

@@ -213,6 +213,23 @@ def test_eval_cli_writes_dated_report_with_every_section(world_and_student, run_
     assert "<h2>Model quality</h2>" in page and "import" not in page and '<img src="mask_grid.png"' in page   # no code, the grid shown
 
 
+def test_eval_with_another_teacher_reports_the_ground_truth_ceiling(world_and_student, run_cli):
+    "With a teacher other than the annotations (here a teacher cache), the report's first quality row is the ground truth scored"
+    " through the same decoding; the cache holds the annotations, so that row must equal the teacher's row figure for figure."
+    from sam3m4.report import CEILING_ROW
+    from sam3m4.teacher_cache import build_teacher_caches
+    d, world, ckpt = world_and_student
+    build_teacher_caches("annotation", world, d/"tcache", 64, features=False, progress=False)
+    p = run_cli("eval", "--ckpt", ckpt, "--data", world, "--num-val", 6, "--teacher", d/"tcache", "--out", d/"ceil", "--json", check=True, timeout=600)
+    s = json.loads((Path(json.loads(p.stdout)["report"])/"summary.json").read_text())
+    keys = ("miou", "presence_f1", "cgf1", "masks_per_gt", "tp", "fp", "fn", "tn")
+    assert s["ceiling"]["source"] == "annotation-teacher(world)" and s["checkpoints"]["teacher"] == str(d/"tcache"), (s["checkpoints"], s["ceiling"])
+    assert {k: s["ceiling"][k] for k in keys} == {k: s["teacher_metrics"][k] for k in keys}
+    assert f"| {CEILING_ROW} |" in (Path(json.loads(p.stdout)["report"])/"summary.md").read_text()
+    q = run_cli("eval", "--ckpt", ckpt, "--data", world, "--num-val", 6, "--out", d/"plain", "--json", check=True, timeout=600)
+    assert json.loads((Path(json.loads(q.stdout)["report"])/"summary.json").read_text())["ceiling"] == {"not_run": "the annotations are the teacher"}
+
+
 def _fake_checkout(root: Path) -> Path:
     "A folder that `core.project_outputs` takes for a sam3m4 checkout (settings.ini naming the library), with an nbs/ inside."
     (root/"nbs").mkdir(parents=True); (root/"settings.ini").write_text("[DEFAULT]\nlib_name = sam3m4\n")
