@@ -388,7 +388,8 @@ def video_stage(vdata, out, init=None, steps: int = 400, tiny: bool = False, pro
 # %% ../nbs/50_pipeline.ipynb #fd5b1d8b
 def _video_sam3(cfg: PipelineConfig) -> str | None:
     "The SAM 3 the video stage may take its tracker from: `--sam3`, else the world's own SAM 3 (an image model: the masklets teach, and the record says so)."
-    return cfg.sam3 or (_teacher_spec(cfg) if _fits_world_sam3(cfg) else None)
+    spec = _teacher_spec(cfg)
+    return None if spec == "annotation" else spec
 
 def stage_video(cfg: PipelineConfig):
     def run(ctx):
