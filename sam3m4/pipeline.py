@@ -386,18 +386,19 @@ def video_stage(vdata, out, init=None, steps: int = 400, tiny: bool = False, pro
     return run_video(cfg, vdata, out, init=init, progress=not tiny, teacher=teacher)
 
 # %% ../nbs/50_pipeline.ipynb #fd5b1d8b
-def _video_sam3(cfg: PipelineConfig) -> str | None:
-    "The SAM 3 the video stage may take its tracker from: `--sam3`, else the world's own SAM 3 (an image model: the masklets teach, and the record says so)."
-    spec = _teacher_spec(cfg)
-    return None if spec == "annotation" else spec
+def _video_teacher(cfg: PipelineConfig) -> tuple[str, str]:
+    "(video teacher, why): SAM 3's tracker when `--sam3` has one; the world's own SAM 3 is an image model, so there the masklets teach."
+    from sam3m4.video_train import video_teacher_choice
+    if _fits_world_sam3(cfg):   # decided without reading world_sam3/sam3, which a check may run before that stage wrote it
+        return "annotation", "the world's own SAM 3 (world_sam3 stage) is an image model with no tracker: the SA-V masklets are the video teacher"
+    return video_teacher_choice(cfg.sam3)
 
 def stage_video(cfg: PipelineConfig):
     def run(ctx):
         vdata = cfg.video_data or str(Path(_data(cfg, ctx))/"sav")
         if not Path(vdata).is_dir():
             return {"skipped_reason": f"no SA-V folder at {vdata}; give --video-data", "outputs": []}
-        from sam3m4.video_train import video_teacher_choice
-        teacher, why = video_teacher_choice(_video_sam3(cfg))
+        teacher, why = _video_teacher(cfg)
         _log(f"video: teacher {why}")
         r = video_stage(vdata, Path(cfg.work)/"video", init=_student_ckpt(ctx), steps=cfg.video_steps, tiny=cfg.tiny, prompt=cfg.video_prompt,
                         teacher=teacher)
@@ -405,8 +406,7 @@ def stage_video(cfg: PipelineConfig):
         atomic_write_json(Path(cfg.work)/"video"/"video.json", r["summary"])
         return {**r, "video_teacher": teacher, "outputs": [str(Path(cfg.work)/"video"/"video.json")]}
     def check(rec):
-        from sam3m4.video_train import video_teacher_choice
-        now = video_teacher_choice(_video_sam3(cfg))[0]
+        now = _video_teacher(cfg)[0]
         if "skipped_reason" not in rec and rec.get("video_teacher", "annotation") != now:
             return f"the video teacher is now {now} (was {rec.get('video_teacher', 'annotation')})"
         return outputs_missing(rec)
