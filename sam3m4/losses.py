@@ -69,6 +69,8 @@ class LossConfig:
     w_score: float = 2.0        # score BCE (matched -> teacher score, unmatched -> 0), mean over queries
     w_presence: float = 1.0     # presence BCE
     unmatched_score_weight: float = 0.1  # score_loss="bce": weight of an unmatched query's score-0 target relative to a matched one (DETR's no-object weight)
+    duplicate_score_weight: float | None = None  # score_loss="bce": weight of an unmatched query whose mask covers a matched teacher instance (IoU > duplicate_iou); None: unmatched_score_weight
+    duplicate_iou: float = 0.5  # mask IoU with a matched teacher instance above which an unmatched query counts as that instance's duplicate
     score_loss: str = "bce"     # "bce" (weighted BCE, above) | "focal" (sigmoid focal, every query at full weight) | "iou" (varifocal: matched target = mask IoU)
     focal_alpha: float = 0.25   # focal: weight of the matched side (1 − alpha: unmatched); iou: weight of the unmatched side
     focal_gamma: float = 2.0    # focal / iou: down-weights easy queries by (1 − p_t)^gamma / p^gamma
@@ -93,10 +95,12 @@ def dice_loss(p_logits: Tensor, t_prob: Tensor) -> Tensor:
     p = p_logits.sigmoid().flatten(1); t = t_prob.flatten(1)
     return (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
 
-def score_term(logits: Tensor, target: Tensor, matched: Tensor, cfg: LossConfig) -> Tensor:
-    "One sample's score loss over its Q queries: `target` [Q] is 0 for unmatched queries (see `LossConfig.score_loss`)."
+def score_term(logits: Tensor, target: Tensor, matched: Tensor, cfg: LossConfig, duplicates: Tensor | None = None) -> Tensor:
+    """One sample's score loss over its Q queries: `target` [Q] is 0 for unmatched queries (see `LossConfig.score_loss`);
+    `duplicates` [Q] bool marks unmatched queries that cover a matched instance (bce: weight `duplicate_score_weight`)."""
     if cfg.score_loss == "bce":
         w = torch.full_like(target, cfg.unmatched_score_weight)
+        if duplicates is not None and cfg.duplicate_score_weight is not None: w[duplicates] = cfg.duplicate_score_weight
         if len(matched): w[matched] = 1.0
         return (w * F.binary_cross_entropy_with_logits(logits, target, reduction="none")).sum() / w.sum()
     n = max(1, len(matched))   # DETR-family normalisation: summed over every query, divided by the matched count
@@ -136,7 +140,12 @@ def phase2_loss(student: dict, teachers: list[dict], cfg: LossConfig | None = No
         if cfg.score_loss == "iou" and len(si):
             with torch.no_grad(): q = (mask_iou(sm > 0, tm > 0.5).diagonal() * t["scores"][ti].float()).to(score_t.dtype)
             score_t = torch.zeros_like(score_t).index_put((si,), q)
-        parts["score"] = parts["score"] + score_term(student["score_logits"][i].float(), score_t.float(), si, cfg)
+        dup = None
+        if cfg.duplicate_score_weight is not None and len(si):
+            with torch.no_grad():
+                dup = mask_iou(s1["mask_logits"] > 0, tm > 0.5).amax(1) > cfg.duplicate_iou
+                dup[si] = False
+        parts["score"] = parts["score"] + score_term(student["score_logits"][i].float(), score_t.float(), si, cfg, dup)
         p_t = t["presence_logit"].float().sigmoid().reshape(())
         parts["presence"] = parts["presence"] + F.binary_cross_entropy_with_logits(student["presence_logit"][i].float().reshape(()), p_t)
     parts = {k: v / B for k, v in parts.items()}

@@ -24,7 +24,7 @@ class MatchConfig:
     w_mask: float = 2.0              # weight of 1 − Dice
     w_box: float = 5.0               # weight of box L1 (sum over the 4 coordinates)
     w_giou: float = 2.0              # weight of 1 − GIoU
-    w_score: float = 1.0             # weight of |student score − teacher score|
+    w_score: float = 5.0             # weight of |student score − teacher score|: the query that already scores an instance keeps it (below)
 
 def pairwise_giou(a: Tensor, b: Tensor) -> Tensor:
     "GIoU [Na, Nb] between cxcywh boxes (`torchvision.ops.generalized_box_iou`; sides below 1e-6 count as 1e-6, so degenerate boxes stay finite)."
