@@ -16,17 +16,20 @@ from .evaluation import nan_to_none
 from .render import cell, report_html, report_markdown
 
 # %% auto #0
-__all__ = ['SHOWN_NOT_GATED', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'CEILING_ROW', 'ABLATION_COLUMNS',
-           'GateConfig', 'evaluate_gates', 'ungated_rows', 'normalize_section', 'build_summary', 'compare_summaries',
+__all__ = ['INSTANCE_FIGURES', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'CEILING_ROW', 'ABLATION_COLUMNS',
+           'GateConfig', 'evaluate_gates', 'instance_rows', 'normalize_section', 'build_summary', 'compare_summaries',
            'report_sections', 'summary_markdown', 'summary_html', 'write_summary', 'merge_summary', 'report_notebook',
            'kernel_config', 'headline', 'run_notebook', 'run_report']
 
 # %% ../nbs/33_report.ipynb #0a31407d
 @dataclass
 class GateConfig:
-    miou_vs_teacher: float = 0.6              # student mIoU ≥ this × teacher mIoU
-    sensitivity_vs_teacher: float = 0.6       # student prompt sensitivity ≥ this × teacher's
-    presence_f1: float = 0.7                  # student presence F1 ≥ this
+    miou_vs_teacher: float = 0.9              # student mIoU ≥ this × teacher mIoU
+    sensitivity_vs_teacher: float = 0.9       # student prompt sensitivity ≥ this × teacher's
+    presence_f1: float = 0.95                 # student presence F1 ≥ this
+    cgf1_vs_teacher: float = 0.8              # student cgF1 ≥ this × teacher cgF1 (both as decoded: score × presence, duplicate suppression)
+    cgf1_no_nms_vs_teacher: float = 0.7       # student cgF1 with its duplicate suppression off ≥ this × teacher cgF1 (as decoded)
+    masks_per_gt: float = 1.1                 # student masks kept per ground-truth instance (mean over positives) ≤ this
     quant_drop: float = 0.02                  # relative mIoU drop of each gated quantized mode ≤ this (2 %)
     quant_gate_modes: tuple = ("fp16", "int8")  # modes the quant gate applies to (the deployable defaults); others are shown, not gated
     target_fps: float = 10.0                  # deployment table: fps a backend must reach (1000 / latency_ms), shown per row
@@ -45,7 +48,10 @@ def evaluate_gates(summary: dict, cfg: GateConfig | None = None) -> dict:
     def gate(v, thr, ok): return {"pass": bool(v is not None and ok(v, thr)), "value": v, "threshold": thr}
     g = {"miou_vs_teacher": gate(ratio(s.get("miou"), t.get("miou")), cfg.miou_vs_teacher, lambda v, th: v >= th),
          "prompt_sensitivity_vs_teacher": gate(ratio(s.get("prompt_sensitivity"), t.get("prompt_sensitivity")), cfg.sensitivity_vs_teacher, lambda v, th: v >= th),
-         "presence_f1": gate(num(s.get("presence_f1")), cfg.presence_f1, lambda v, th: v >= th)}
+         "presence_f1": gate(num(s.get("presence_f1")), cfg.presence_f1, lambda v, th: v >= th),
+         "cgf1_vs_teacher": gate(ratio(s.get("cgf1"), t.get("cgf1")), cfg.cgf1_vs_teacher, lambda v, th: v >= th),
+         "cgf1_no_nms_vs_teacher": gate(ratio(s.get("cgf1_no_nms"), t.get("cgf1")), cfg.cgf1_no_nms_vs_teacher, lambda v, th: v >= th),
+         "masks_per_gt": gate(num(s.get("masks_per_gt")), cfg.masks_per_gt, lambda v, th: v <= th)}
     for row in (summary.get("quant") if isinstance(summary.get("quant"), list) else []):
         if row.get("status") == "ok" and row.get("mode") in cfg.quant_gate_modes:
             g[f"quant_drop_{row['mode']}"] = gate(num(row.get("drop_rel")), cfg.quant_drop, lambda v, th: v <= th)
@@ -61,31 +67,30 @@ def evaluate_gates(summary: dict, cfg: GateConfig | None = None) -> dict:
     return g
 
 # %% ../nbs/33_report.ipynb #46e8f88d
-SHOWN_NOT_GATED = (   # (figure, summary key, issue 15's target: ("ratio", x) student ≥ x × teacher, ("max", x) student ≤ x, or None)
-    ("cgF1", "cgf1", ("ratio", 0.8)),
+INSTANCE_FIGURES = (   # (figure, summary key, the gate that judges it or None: shown, not gated)
+    ("cgF1", "cgf1", "cgf1_vs_teacher"),
     ("pmF1", "pmf1", None),
     ("IL_MCC", "il_mcc", None),
-    ("cgF1, student's suppression off (vs teacher cgF1)", "cgf1_no_nms", ("ratio", 0.7)),
-    ("masks kept per GT instance (mean)", "masks_per_gt", ("max", 1.1)),
+    ("cgF1, student's suppression off (vs teacher cgF1)", "cgf1_no_nms", "cgf1_no_nms_vs_teacher"),
+    ("masks kept per GT instance (mean)", "masks_per_gt", "masks_per_gt"),
     ("masks kept per GT instance (worst sample)", "masks_per_gt_worst", None),
 )
 
-def ungated_rows(summary: dict) -> list[dict]:
-    "Issue 15's figures for the student and the teacher, with the target and whether it is met: shown, never part of `go`."
+def instance_rows(summary: dict) -> list[dict]:
+    "Issue 15's instance figures for the student and the teacher, each with its gate's threshold and verdict (or shown, not gated)."
     def sect(k):
         v = summary.get(k); return v if isinstance(v, dict) and "not_run" not in v else {}
     s, t = sect("student"), sect("teacher_metrics")
+    gates = summary.get("gates") or evaluate_gates(summary)
     def num(v): return v if isinstance(v, (int, float)) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v)) else None
     rows = []
-    for figure, key, target in SHOWN_NOT_GATED:
+    for figure, key, gate in INSTANCE_FIGURES:
         tkey = "cgf1" if key == "cgf1_no_nms" else key       # issue 15: the student without suppression against the teacher as decoded
         sv, tv = num(s.get(key)), num(t.get(tkey))
-        ratio = sv / tv if sv is not None and tv else None
-        meets, text = None, "none set"
-        if target and target[0] == "ratio": text, meets = f"≥ {target[1]} × teacher", (ratio >= target[1]) if ratio is not None else None
-        elif target: text, meets = f"≤ {target[1]}", (sv <= target[1]) if sv is not None else None
-        rows.append({"figure": figure, "student": sv, "teacher": tv, "student / teacher": ratio, "issue 15 target": text,
-                     "meets target": meets, "status": "shown, not gated"})
+        g = gates.get(gate) if gate else None
+        target = "none" if not g else f"≤ {g['threshold']}" if gate == "masks_per_gt" else f"≥ {g['threshold']} × teacher"
+        rows.append({"figure": figure, "student": sv, "teacher": tv, "student / teacher": sv / tv if sv is not None and tv else None,
+                     "target": target, "meets target": g["pass"] if g else None, "status": "gated" if g else "shown, not gated"})
     return rows
 
 # %% ../nbs/33_report.ipynb #b985375f
@@ -261,7 +266,7 @@ def report_sections(s: dict) -> list[tuple[str, object]]:
                 ("Compared with the previous checkpoint", s["compare"] if s.get("compare") else
                             f"Not run: {s['compare_why']}" if s.get("compare_why") else "Not run: no previous checkpoint given (-p compare CKPT)"),
                 ("Gates", [{"gate": k, **v} for k, v in s["gates"].items()]),
-                ("Shown, not gated", ungated_rows(s)),
+                ("One mask per instance", instance_rows(s)),
                 ("Artifacts", [{"file": a} for a in s.get("artifacts") or []] or "Not run: no artifacts recorded")]
     return sections
 
