@@ -24,8 +24,8 @@ from .teacher import (AnnotationTeacher, Sam3Teacher, TeacherConfig, letterbox_b
                             sam3_forward_batch)
 
 # %% auto #0
-__all__ = ['WORLD_SAM3_MATCH', 'TINY_WORLD_SAM3', 'PromptGroups', 'all_prompt_pairs', 'collate_groups', 'sam3_training_outputs',
-           'WorldSam3Config', 'world_sam3_model', 'fit_world_sam3']
+__all__ = ['TINY_WORLD_SAM3', 'PromptGroups', 'all_prompt_pairs', 'collate_groups', 'sam3_training_outputs', 'WorldSam3Config',
+           'world_sam3_model', 'fit_world_sam3']
 
 # %% ../nbs/16_world_sam3.ipynb #a8ded6e1
 class PromptGroups(Dataset):
@@ -68,8 +68,6 @@ def sam3_training_outputs(model, batch: dict) -> dict:
             "presence_logit": out.presence_logits.reshape(-1)}
 
 # %% ../nbs/16_world_sam3.ipynb #616284a3
-WORLD_SAM3_MATCH = MatchConfig(w_score=1.0)   # geometry-led matching for a fit from random init (above)
-
 @dataclass
 class WorldSam3Config(LoopConfig):
     steps: int = 1500               # optimizer steps
@@ -95,7 +93,7 @@ class WorldSam3Config(LoopConfig):
     val_samples: int = 64           # held-out samples scored at each checkpoint
     val_fraction: float = 0.15      # the data's held-out share (as the student's phases split it)
     negative_ratio: float = 0.3     # held-out negatives share (as the student's evaluation)
-    loss: LossConfig = field(default_factory=lambda: LossConfig(match=WORLD_SAM3_MATCH))   # the matcher as measured for this fit (above)
+    loss: LossConfig = field(default_factory=lambda: LossConfig(match=MatchConfig(w_score=1.0)))   # geometry-led matching for a fit from random init (above)
 
 TINY_WORLD_SAM3 = dict(steps=4, batch_size=2, warmup=1, ckpt_every=2, log_every=1, fit_images=0, hidden=32, heads=2, ff_mult=2,
                        vit_layers=2, decoder_layers=1, student_size=64, val_samples=8)   # tests: seconds
