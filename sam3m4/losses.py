@@ -13,6 +13,7 @@ from torch import Tensor
 from torchvision.ops import sigmoid_focal_loss
 
 from .core import ConfigError
+from .decode import DecodeConfig, decode
 from .layers import mask_iou
 from .matcher import MatchConfig, match_outputs, pairwise_giou
 
@@ -75,20 +76,24 @@ class LossConfig:
     focal_alpha: float = 0.25   # focal: weight of the matched side (1 − alpha: unmatched); iou: weight of the unmatched side
     focal_gamma: float = 2.0    # focal / iou: down-weights easy queries by (1 − p_t)^gamma / p^gamma
     teacher_targets: str = "decisions"  # "decisions": presence and query-score targets are the teacher's decisions (see `decision_targets`); "soft": its probabilities
+    teacher_decode: DecodeConfig = field(default_factory=DecodeConfig)  # "decisions": the decoding whose kept queries are the teacher's answer (threshold, duplicate suppression)
     match: MatchConfig = field(default_factory=MatchConfig)  # matcher settings
 
 PHASE2_PARTS = ("mask_bce", "dice", "box_l1", "giou", "score", "presence")
 DECISION_LOGIT = 20.0   # |presence logit| of a decided target (the annotation teacher's own value: its outputs pass through unchanged)
 
-def decision_targets(t: dict, threshold: float = 0.5) -> dict:
-    """A teacher output with its decisions as targets, as SAM 3's decoding makes them: presence ±`DECISION_LOGIT` (probability
-    above `threshold` or not) and each query's score 1 if score × presence > `threshold` else 0; masks and boxes unchanged.
+def decision_targets(t: dict, decoding: DecodeConfig | None = None) -> dict:
+    """A teacher output with its answer as targets, as SAM 3's decoding makes it: presence ±`DECISION_LOGIT` (probability
+    ≥ `decoding.score_thr` or not) and each query's score 1 if `decode` keeps it (score × presence ≥ the threshold and
+    not a duplicate of a better one under `decoding`'s suppression), else 0; masks and boxes unchanged.
     A NaN stays NaN: a broken teacher output must reach the trainer's non-finite-loss guard, not become a silent "absent"."""
+    decoding = decoding or DecodeConfig()
     logit = t["presence_logit"].float(); p = logit.sigmoid()
-    decided = torch.where(p > threshold, DECISION_LOGIT, -DECISION_LOGIT)
+    decided = torch.where(p >= decoding.score_thr, DECISION_LOGIT, -DECISION_LOGIT)
     final = t["scores"].float() * p
+    kept = torch.zeros_like(final); kept[decode(t, decoding)["index"]] = 1.0
     return {**t, "presence_logit": torch.where(p.isnan(), logit, decided).to(t["presence_logit"].dtype),
-            "scores": torch.where(final.isnan(), final, (final > threshold).float()).to(t["scores"].dtype)}
+            "scores": torch.where(final.isnan(), final, kept).to(t["scores"].dtype)}
 
 def dice_loss(p_logits: Tensor, t_prob: Tensor) -> Tensor:
     "Mean over masks of 1 − soft Dice (+1 smoothing) between logits [N,h,w] and probabilities [N,h,w]."
@@ -122,7 +127,7 @@ def phase2_loss(student: dict, teachers: list[dict], cfg: LossConfig | None = No
     if cfg.teacher_targets not in ("decisions", "soft"): raise ConfigError(f"teacher_targets must be 'decisions' or 'soft', got {cfg.teacher_targets!r}")
     for i in range(B):
         t = {k: (v.to(student["mask_logits"].device) if torch.is_tensor(v) else v) for k, v in teachers[i].items()}
-        if cfg.teacher_targets == "decisions": t = decision_targets(t)
+        if cfg.teacher_targets == "decisions": t = decision_targets(t, cfg.teacher_decode)
         s1 = {k: student[k][i] for k in ("mask_logits", "boxes", "scores")}
         si, ti = match_outputs(s1, t, cfg.match)
         score_t = torch.zeros_like(student["score_logits"][i])

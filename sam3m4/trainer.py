@@ -14,7 +14,7 @@ from .core import CheckpointError, ConfigError, config_to_dict, load_state_dict_
 from .data import DualTokenizer, build_datasets, collate_samples
 from .engine import LoopConfig, RunFolder, distributed, train_loop
 from .layers import mask_iou
-from .losses import FeatureAdapter, LossConfig, Phase1LossConfig, phase1_loss, phase2_loss
+from .losses import FeatureAdapter, LossConfig, Phase1LossConfig, decision_targets, phase1_loss, phase2_loss
 from .matcher import match_outputs
 from .student import Sam3m4Student, load_pretrained, load_student, student_config, unbatch
 from .teacher_cache import teacher_for
@@ -63,6 +63,7 @@ def validate(model, teacher, ds, n: int, cfg: TrainConfig, device, adapter=None)
         if cfg.phase == 1 and adapter is not None: losses.append(float(phase1_loss(out, t_outs, adapter, cfg.phase1_loss)[0]))
         else: losses.append(float(phase2_loss(out, t_outs, cfg.loss)[0]))
         for s, t in zip(unbatch(out), t_outs):
+            if cfg.loss.teacher_targets == "decisions": t = decision_targets(t, cfg.loss.teacher_decode)
             pres_ok.append(float((s["presence_logit"] > 0) == (t["presence_logit"] > 0)))
             keep = (t["scores"] >= cfg.loss.match.teacher_min_score).nonzero().flatten()
             if len(keep) == 0: continue
