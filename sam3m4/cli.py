@@ -422,7 +422,7 @@ def _pipeline_args(parser) -> None:
     parser.add_argument("--num-val", type=int, default=None)
     parser.add_argument("--reports", type=Path, default=None, help="root of the dated report (default: the project's outputs/)")
     parser.add_argument("--tiny", action="store_true", help="tiny world and student, a few steps (tests)")
-    parser.add_argument("--force", action="append", help="rerun this stage even if done (repeatable)")
+    parser.add_argument("--force", action="append", help="rerun this stage even if done, and every stage after it (repeatable)")
     parser.add_argument("--until", default=None, help="stop after this stage")
     add_json_flag(parser); parser.set_defaults(func=_pipeline)
 

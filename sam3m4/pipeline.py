@@ -45,10 +45,11 @@ def run_stages(stages: list[Stage], work: Path, ctx: dict | None = None, force: 
     state_path = work/"pipeline_state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     ctx = dict(ctx or {}, work=work, records=state)
+    ran = None        # the first stage this call ran: every later one is redone too, as its inputs may have changed
     for st in stages:
         rec = state.get(st.name)
         if rec and rec.get("status") == "done" and st.name not in force:
-            why = (st.check or outputs_missing)(rec)
+            why = (st.check or outputs_missing)(rec) or (f"{ran} ran again before it" if ran else None)
             if why is None:
                 _log(f"{st.name}: skipped, already done ({rec.get('finished_at')}, {rec.get('seconds', 0):.0f} s)")
                 rec["skipped"] = True
@@ -56,7 +57,7 @@ def run_stages(stages: list[Stage], work: Path, ctx: dict | None = None, force: 
                 continue
             _log(f"{st.name}: rerunning, the earlier result is not valid any more: {why}")
         _log(f"{st.name}: running{' — ' + st.doc if st.doc else ''}")
-        t0 = time.time()
+        t0 = time.time(); ran = ran or st.name
         state[st.name] = {"status": "running", "started_at": datetime.now().isoformat(timespec="seconds")}
         atomic_write_json(state_path, state)
         try: rec = dict(st.run(ctx))
@@ -185,6 +186,28 @@ def _ckpt_ok(rec: dict) -> str | None:
     except Sam3m4Error as e: return str(e)
     return None
 
+def _start_over(out: Path, made_from: dict) -> bool:
+    """Whether a training stage must start over in `out` rather than continue it: its checkpoints were made from other
+    settings or inputs than `made_from` (or nothing says what from). Stamps `out` with `made_from` for the next call."""
+    made_from = json.loads(json.dumps(made_from, default=str))
+    stamp = Path(out)/"made_from.json"
+    before = json.loads(stamp.read_text()) if stamp.is_file() else None
+    fresh = (Path(out)/"ckpt"/"latest").is_file() and before != made_from
+    if fresh: _log(f"{Path(out).name}: starting over (old checkpoints moved aside): made from other settings or inputs")
+    atomic_write_json(stamp, made_from)
+    return fresh
+
+def _made_from(cfg: PipelineConfig, ctx: dict, phase: int, steps: int | None = None) -> dict:
+    "What a training phase's checkpoints are made from: its settings and when the stages it reads finished."
+    inputs = ("teacher_cache",) + (("phase1",) if phase == 2 else ())
+    return {"settings": config_to_dict(_train_cfg(cfg, phase, steps)),
+            "inputs": {k: (ctx["records"].get(k) or {}).get("finished_at") for k in inputs}}
+
+def _settings_changed(rec: dict, cfg: PipelineConfig, phase: int, steps: int | None = None) -> str | None:
+    if rec.get("skipped_reason") or rec.get("settings") == json.loads(json.dumps(config_to_dict(_train_cfg(cfg, phase, steps)), default=str)):
+        return None
+    return "its training settings changed (or the record predates them)"
+
 def _loss_ends(run_dir: Path, phase: int) -> dict:
     "The first and last logged training loss of a run and its parts (phase 1: `vision` and `text` alignment)."
     from sam3m4.losses import PHASE1_PARTS, PHASE2_PARTS
@@ -202,13 +225,16 @@ def stage_train(cfg: PipelineConfig, phase: int):
             p1 = ctx["records"].get("phase1", {})
             init = p1.get("best")
         pre = {} if init else {"backbone_weights": cfg.backbone_weights, "text_weights": cfg.text_weights}   # phase 2 after phase 1 inherits them
-        r = train_phase(_train_cfg(cfg, phase), _data(cfg, ctx), Path(cfg.work)/f"phase{phase}", teacher=Path(cfg.work)/"teacher_cache",
-                        init=init, **pre)
-        if r.get("skipped"): return {"skipped_reason": r["reason"], "outputs": []}
+        out, tc = Path(cfg.work)/f"phase{phase}", _train_cfg(cfg, phase)
+        r = train_phase(tc, _data(cfg, ctx), out, teacher=Path(cfg.work)/"teacher_cache", init=init,
+                        from_scratch=_start_over(out, _made_from(cfg, ctx, phase)), **pre)
+        settings = json.loads(json.dumps(config_to_dict(tc), default=str))
+        if r.get("skipped"): return {"skipped_reason": r["reason"], "settings": settings, "outputs": []}
         last = r["history"][-1] if r["history"] else {}
         return {"best": r["best"], "latest": r["latest"], "steps": r["steps"], "resumed_from": r["start"], "teacher": r["teacher"],
-                "val": last, "history": r["history"], "losses": _loss_ends(Path(cfg.work)/f"phase{phase}", phase), "outputs": [r["best"]]}
-    return Stage(f"phase{phase}", run, _ckpt_ok, doc=["", "feature alignment", "output refinement"][phase])
+                "val": last, "history": r["history"], "losses": _loss_ends(out, phase), "settings": settings, "outputs": [r["best"]]}
+    return Stage(f"phase{phase}", run, lambda rec: _ckpt_ok(rec) or _settings_changed(rec, cfg, phase),
+                 doc=["", "feature alignment", "output refinement"][phase])
 
 def _student_ckpt(ctx) -> str:
     return ctx["records"]["phase2"]["best"]
@@ -307,8 +333,9 @@ def phase1_ablation(cfg: PipelineConfig, records: dict, out) -> dict:
     p1, p2 = records["phase1"], records["phase2"]
     total = int(p1["steps"]) + int(p2["steps"])
     tc, cache, data = _train_cfg(cfg, 2, steps=total), Path(cfg.work)/"teacher_cache", _data(cfg, {})
-    r = train_phase(tc, data, Path(out)/f"phase2_alone_{total}steps", teacher=cache, backbone_weights=cfg.backbone_weights,
-                    text_weights=cfg.text_weights, progress=not cfg.tiny)
+    run_dir = Path(out)/f"phase2_alone_{total}steps"
+    r = train_phase(tc, data, run_dir, teacher=cache, backbone_weights=cfg.backbone_weights, text_weights=cfg.text_weights,
+                    progress=not cfg.tiny, from_scratch=_start_over(run_dir, _made_from(cfg, {"records": records}, 2, steps=total)))
     if r["steps"] != total: raise Sam3m4Error(f"the phase-2-alone run stopped at step {r['steps']} of {total}; rerun the pipeline to resume it")
     main, main_state = load_student(p2["best"]); alone, alone_state = load_student(r["best"])
     p1_state = load_student(p1["best"])[1]
@@ -379,11 +406,12 @@ def run_video(cfg, data_dir, out_dir, init=None, resume: str = "auto", from_scra
     atomic_write_json(out/"video.json", summary)
     return {**tr, "eval": ev, "merged": str(merged), "summary": summary}
 
-def video_stage(vdata, out, init=None, steps: int = 400, tiny: bool = False, prompt: str = "object", teacher: str = "annotation") -> dict:
+def video_stage(vdata, out, init=None, steps: int = 400, tiny: bool = False, prompt: str = "object", teacher: str = "annotation",
+                from_scratch: bool = False) -> dict:
     "The pipeline's video stage: `run_video` with the default (or, `tiny`, a seconds-long) configuration."
     from sam3m4.video_train import VideoTrainConfig
     cfg = VideoTrainConfig(steps=steps, ckpt_every=min(50, steps), prompt=prompt, **({"clip_len": 4, "batch_size": 2} if tiny else {}))
-    return run_video(cfg, vdata, out, init=init, progress=not tiny, teacher=teacher)
+    return run_video(cfg, vdata, out, init=init, progress=not tiny, teacher=teacher, from_scratch=from_scratch)
 
 # %% ../nbs/50_pipeline.ipynb #fd5b1d8b
 def _video_teacher(cfg: PipelineConfig) -> tuple[str, str]:
@@ -400,8 +428,10 @@ def stage_video(cfg: PipelineConfig):
             return {"skipped_reason": f"no SA-V folder at {vdata}; give --video-data", "outputs": []}
         teacher, why = _video_teacher(cfg)
         _log(f"video: teacher {why}")
+        made_from = {"steps": cfg.video_steps, "prompt": cfg.video_prompt, "teacher": teacher, "data": vdata,
+                     "inputs": {"phase2": (ctx["records"].get("phase2") or {}).get("finished_at")}}
         r = video_stage(vdata, Path(cfg.work)/"video", init=_student_ckpt(ctx), steps=cfg.video_steps, tiny=cfg.tiny, prompt=cfg.video_prompt,
-                        teacher=teacher)
+                        teacher=teacher, from_scratch=_start_over(Path(cfg.work)/"video", made_from))
         r["summary"]["teacher_choice"] = why
         atomic_write_json(Path(cfg.work)/"video"/"video.json", r["summary"])
         return {**r, "video_teacher": teacher, "outputs": [str(Path(cfg.work)/"video"/"video.json")]}
@@ -456,7 +486,8 @@ def run_pipeline(cfg: PipelineConfig | None = None, force: tuple[str, ...] = (),
     if cfg_path.is_file():
         old = json.loads(cfg_path.read_text())
         if old != config_to_dict(cfg) and not force:
-            _log(f"note: {cfg_path} was written with other settings; finished stages are kept (use --force STAGE to redo one)")
+            _log(f"note: {cfg_path} was written with other settings; finished stages are kept unless their check says otherwise "
+                 "(use --force STAGE to redo one and every stage after it)")
     atomic_write_json(cfg_path, config_to_dict(cfg))
     t0 = time.time()
     state = run_stages(pipeline_stages(cfg), work, force=force, until=until)

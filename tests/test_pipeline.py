@@ -62,3 +62,20 @@ def test_pipeline_annotation_teacher_skips_phase1_ablation(tmp_path, run_cli):
     assert ab["status"] == "done" and ab["skipped_reason"] == why and ab["seconds"] < 5, ab
     assert json.loads((work/"phase1_ablation"/"ablation.json").read_text()) == {"skipped": why, "by": "phase1"}
     assert not any((work/"phase1_ablation").glob("phase2_alone_*")), "the ablation trained although phase 1 did not run"
+
+
+def test_pipeline_changed_settings_retrain_and_redo_what_follows(tmp_path, run_cli):
+    "A finished phase whose settings changed is trained again from scratch (not 'continued' at its last step), and the stages after it are redone."
+    work, reports = tmp_path/"work", tmp_path/"reports"
+    base = ("pipeline", "--tiny", "--work", work, "--reports", reports, "--until", "phase1_ablation", "--json")
+    run_cli(*base, check=True)
+    first = json.loads((work/"pipeline_state.json").read_text())
+    p = run_cli(*base, "--phase2-steps", "12", check=True)
+    assert "phase2: rerunning, the earlier result is not valid any more: its training settings changed" in p.stderr, p.stderr[-3000:]
+    assert "phase2: starting over" in p.stderr and "phase1_ablation: rerunning" in p.stderr, p.stderr[-3000:]
+    state = json.loads((work/"pipeline_state.json").read_text())
+    assert state["phase1"]["skipped"] and state["phase2"]["steps"] == 12 and state["phase2"]["resumed_from"] == 0, state["phase2"]
+    assert state["phase2"]["best"] != first["phase2"]["best"] or state["phase2"]["finished_at"] != first["phase2"]["finished_at"]
+    assert any((work/"phase2").glob("replaced_*/ckpt")), "the old checkpoints were not kept aside"
+    again = run_cli(*base, "--phase2-steps", "12", check=True)
+    assert "phase2: skipped, already done" in again.stderr and "phase1_ablation: skipped, already done" in again.stderr
