@@ -197,15 +197,17 @@ def _start_over(out: Path, made_from: dict) -> bool:
     atomic_write_json(stamp, made_from)
     return fresh
 
+def _settings(cfg: PipelineConfig, phase: int, steps: int | None = None) -> dict:
+    "A training phase's settings as its record keeps them (JSON)."
+    return json.loads(json.dumps(config_to_dict(_train_cfg(cfg, phase, steps)), default=str))
+
 def _made_from(cfg: PipelineConfig, ctx: dict, phase: int, steps: int | None = None) -> dict:
     "What a training phase's checkpoints are made from: its settings and when the stages it reads finished."
     inputs = ("teacher_cache",) + (("phase1",) if phase == 2 else ())
-    return {"settings": config_to_dict(_train_cfg(cfg, phase, steps)),
-            "inputs": {k: (ctx["records"].get(k) or {}).get("finished_at") for k in inputs}}
+    return {"settings": _settings(cfg, phase, steps), "inputs": {k: (ctx["records"].get(k) or {}).get("finished_at") for k in inputs}}
 
-def _settings_changed(rec: dict, cfg: PipelineConfig, phase: int, steps: int | None = None) -> str | None:
-    if rec.get("skipped_reason") or rec.get("settings") == json.loads(json.dumps(config_to_dict(_train_cfg(cfg, phase, steps)), default=str)):
-        return None
+def _settings_changed(rec: dict, cfg: PipelineConfig, phase: int) -> str | None:
+    if rec.get("skipped_reason") or rec.get("settings") == _settings(cfg, phase): return None
     return "its training settings changed (or the record predates them)"
 
 def _loss_ends(run_dir: Path, phase: int) -> dict:
@@ -228,7 +230,7 @@ def stage_train(cfg: PipelineConfig, phase: int):
         out, tc = Path(cfg.work)/f"phase{phase}", _train_cfg(cfg, phase)
         r = train_phase(tc, _data(cfg, ctx), out, teacher=Path(cfg.work)/"teacher_cache", init=init,
                         from_scratch=_start_over(out, _made_from(cfg, ctx, phase)), **pre)
-        settings = json.loads(json.dumps(config_to_dict(tc), default=str))
+        settings = _settings(cfg, phase)
         if r.get("skipped"): return {"skipped_reason": r["reason"], "settings": settings, "outputs": []}
         last = r["history"][-1] if r["history"] else {}
         return {"best": r["best"], "latest": r["latest"], "steps": r["steps"], "resumed_from": r["start"], "teacher": r["teacher"],
