@@ -201,10 +201,10 @@ def _settings(cfg: PipelineConfig, phase: int, steps: int | None = None) -> dict
     "A training phase's settings as its record keeps them (JSON)."
     return json.loads(json.dumps(config_to_dict(_train_cfg(cfg, phase, steps)), default=str))
 
-def _made_from(cfg: PipelineConfig, ctx: dict, phase: int, steps: int | None = None) -> dict:
+def _made_from(cfg: PipelineConfig, records: dict, phase: int, steps: int | None = None) -> dict:
     "What a training phase's checkpoints are made from: its settings and when the stages it reads finished."
     inputs = ("teacher_cache",) + (("phase1",) if phase == 2 else ())
-    return {"settings": _settings(cfg, phase, steps), "inputs": {k: (ctx["records"].get(k) or {}).get("finished_at") for k in inputs}}
+    return {"settings": _settings(cfg, phase, steps), "inputs": {k: (records.get(k) or {}).get("finished_at") for k in inputs}}
 
 def _settings_changed(rec: dict, cfg: PipelineConfig, phase: int) -> str | None:
     if rec.get("skipped_reason") or rec.get("settings") == _settings(cfg, phase): return None
@@ -228,9 +228,10 @@ def stage_train(cfg: PipelineConfig, phase: int):
             init = p1.get("best")
         pre = {} if init else {"backbone_weights": cfg.backbone_weights, "text_weights": cfg.text_weights}   # phase 2 after phase 1 inherits them
         out, tc = Path(cfg.work)/f"phase{phase}", _train_cfg(cfg, phase)
+        made_from = _made_from(cfg, ctx["records"], phase)
         r = train_phase(tc, _data(cfg, ctx), out, teacher=Path(cfg.work)/"teacher_cache", init=init,
-                        from_scratch=_start_over(out, _made_from(cfg, ctx, phase)), **pre)
-        settings = _settings(cfg, phase)
+                        from_scratch=_start_over(out, made_from), **pre)
+        settings = made_from["settings"]
         if r.get("skipped"): return {"skipped_reason": r["reason"], "settings": settings, "outputs": []}
         last = r["history"][-1] if r["history"] else {}
         return {"best": r["best"], "latest": r["latest"], "steps": r["steps"], "resumed_from": r["start"], "teacher": r["teacher"],
@@ -337,7 +338,7 @@ def phase1_ablation(cfg: PipelineConfig, records: dict, out) -> dict:
     tc, cache, data = _train_cfg(cfg, 2, steps=total), Path(cfg.work)/"teacher_cache", _data(cfg, {})
     run_dir = Path(out)/f"phase2_alone_{total}steps"
     r = train_phase(tc, data, run_dir, teacher=cache, backbone_weights=cfg.backbone_weights, text_weights=cfg.text_weights,
-                    progress=not cfg.tiny, from_scratch=_start_over(run_dir, _made_from(cfg, {"records": records}, 2, steps=total)))
+                    progress=not cfg.tiny, from_scratch=_start_over(run_dir, _made_from(cfg, records, 2, steps=total)))
     if r["steps"] != total: raise Sam3m4Error(f"the phase-2-alone run stopped at step {r['steps']} of {total}; rerun the pipeline to resume it")
     main, main_state = load_student(p2["best"]); alone, alone_state = load_student(r["best"])
     p1_state = load_student(p1["best"])[1]
