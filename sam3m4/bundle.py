@@ -5,7 +5,7 @@
 # %% ../nbs/36_bundle.ipynb #9643b43a
 from __future__ import annotations
 import json, shutil, time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,6 +32,7 @@ class BundleConfig:
     image_size: int | None = None  # input size of image.pte (None: the student's)
     max_objects: int = 4           # rows of the tracker state: objects tracked at once
     embedding_bits: int | None = 4 # int8 bundles: the text tower's token table in 4-bit rows (None: fp32)
+    linear_weight_bits: int = 4    # int8 XNNPACK bundles: linear layers' weights at 4 bits per channel (8: int8); convs stay int8
     decode: DecodeConfig = field(default_factory=DecodeConfig)      # the app's decoding (manifest `postprocess`)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)   # the app's tracking loop (manifest `tracking`)
 
@@ -39,6 +40,7 @@ class BundleConfig:
         if self.backend not in BACKENDS: raise ConfigError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.quant not in ("none", "int8"): raise ConfigError(f"--quant {self.quant!r}: a bundle is none or int8")
         if self.max_objects < 1: raise ConfigError(f"--max-objects {self.max_objects}: track at least one object")
+        if self.linear_weight_bits not in (4, 8): raise ConfigError(f"--linear-weight-bits {self.linear_weight_bits}: 4 or 8")
 
 FORMAT, VERSION = "sam3m4-bundle", 1
 
@@ -140,7 +142,8 @@ def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, sour
     avail = check_backend(cfg.backend)     # raises BackendUnavailable (named, with the fix) before any work
     student, memory = model.student.eval(), model.memory.eval()
     S = cfg.image_size or student.cfg.image_size; L = student.cfg.context_length; t0 = time.perf_counter()
-    ecfg = ExportConfig(quant=cfg.quant, decode=cfg.decode)
+    w_bits = (cfg.linear_weight_bits if cfg.backend == "xnnpack" else 8) if cfg.quant == "int8" else None
+    ecfg = ExportConfig(quant=cfg.quant, linear_weight_bits=w_bits or 8, decode=cfg.decode)
     samples, calibration = calibration_samples(data, S, L, prompts=list(prompts))
     ids = torch.cat([i for _, i in samples])
     # text encoder: one program, one method
@@ -148,7 +151,7 @@ def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, sour
     with torch.no_grad(): emb, valid = tp(ids[:1])
     edge, dele = lower_methods({"forward": (tp, (ids[:1],))}, cfg.backend, cfg.quant, {"forward": [(ids[i:i + 1],) for i in range(len(ids))]}, ecfg)
     text_saved = save_program(edge, out/"text_encoder.pte")
-    qdoc = {"quant": cfg.quant, "calibration": calibration if cfg.quant == "int8" else None}
+    qdoc = {"quant": cfg.quant, "calibration": calibration if cfg.quant == "int8" else None, "linear_weight_bits": w_bits}
     text = _program("text_encoder.pte", cfg.backend, {**qdoc, "embedding_bits": cfg.embedding_bits if cfg.quant == "int8" else None},
                     {"forward": {"inputs": _spec(TEXT_PROGRAM_INPUTS, [ids[:1]], _DOCS), "outputs": _spec(TEXT_PROGRAM_OUTPUTS, [emb, valid], _DOCS),
                                  "delegation": dele["forward"]}}, "once per prompt; keep its outputs while the prompt stays", text_saved)
@@ -168,10 +171,11 @@ def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, sour
     with torch.no_grad(): step_outs = {k: m(*inp) for k, (m, inp) in steps.items()}
     tcal = (step_calibration(steps, [(o[IMAGE_PROGRAM_OUTPUTS.index("features")], c[0]) for o, c in zip(img_outs, calib)],
                              [top_detection_masks(o, cfg.max_objects) for o in img_outs]) if cfg.quant == "int8" else None)
-    edge, dele = lower_methods(steps, cfg.backend, cfg.quant, tcal, ecfg)
+    edge, dele = lower_methods(steps, cfg.backend, cfg.quant, tcal, replace(ecfg, linear_weight_bits=8))   # a few KB of linears
     tracker_saved = save_program(edge, out/"tracker.pte")
     as_list = lambda o: list(o) if isinstance(o, (tuple, list)) else [o]
-    tracker = _program("tracker.pte", cfg.backend, {**qdoc, "state": "fp32 in and out (quantized inside where int8)"},
+    tracker = _program("tracker.pte", cfg.backend, {**qdoc, "linear_weight_bits": 8 if w_bits else None,
+                                                    "state": "fp32 in and out (quantized inside where int8)"},
                        {k: {"inputs": _spec(STEP_INPUTS[k], steps[k][1], _DOCS), "outputs": _spec(STEP_OUTPUTS[k], as_list(step_outs[k]), _DOCS),
                             "delegation": dele[k]} for k in steps}, "every frame after image.pte (see tracking.per_frame)", tracker_saved)
     d, tc = cfg.decode, cfg.tracker

@@ -340,7 +340,8 @@ def _export(args) -> dict:
         from sam3m4.core import dated_dir
         from sam3m4.data import load_prompts
         out = args.out or dated_dir(project_outputs(), f"bundle_{args.backend}_{args.quant}")
-        cfg = BundleConfig(backend=args.backend, quant=args.quant, image_size=args.image_size, max_objects=args.max_objects)
+        cfg = BundleConfig(backend=args.backend, quant=args.quant, image_size=args.image_size, max_objects=args.max_objects,
+                           linear_weight_bits=args.linear_weight_bits)
         return export_bundle(out, args.ckpt, args.student, cfg, load_prompts(args.prompts) if args.prompts else None, args.data)
     from sam3m4.export import export_student
     return export_student(args.ckpt, args.student, args.backend, args.quant, args.out, args.name, args.image_size, args.prompts,
@@ -362,6 +363,8 @@ def _export_args(parser) -> None:
     parser.add_argument("--bundle", action="store_true", help="write the app bundle: text_encoder.pte, image.pte, tracker.pte + manifest.json "
                         "(--ckpt: a video checkpoint gives the trained tracker; an image checkpoint, an untrained one)")
     parser.add_argument("--max-objects", type=int, default=4, help="--bundle: objects the tracker follows at once (rows of its state; default 4)")
+    parser.add_argument("--linear-weight-bits", type=int, default=4, choices=(4, 8),
+                        help="--bundle --quant int8 on XNNPACK: bits of the linear layers' weights (default 4; convs stay int8)")
     add_json_flag(parser); parser.set_defaults(func=_export)
 
 def _run(args) -> dict:

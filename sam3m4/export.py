@@ -101,6 +101,7 @@ def op_report(edge_program, backend: str, method: str = "forward") -> dict:
 @dataclass
 class ExportConfig:
     quant: str = "none"            # 'none' | 'int8' (PT2E with the backend's quantizer)
+    linear_weight_bits: int = 8    # int8 on XNNPACK: 4 stores linear layers' weights at 4 bits per channel (activations stay int8)
     parity: bool = True            # run the .pte here when the runtime can, and compare with eager
     warmup: int = 2                # untimed runs before timing
     runs: int = 10                 # timed runs (median reported)
@@ -171,19 +172,24 @@ def conv_linear_filter(conv_land: tuple = ("image_encoder", "neck", "fused_to_pi
 def int8_quantizer(backend: str, module: nn.Module, cfg: ExportConfig | None = None) -> tuple[object, str]:
     """The PT2E quantizer for `module` on `backend` and its description — the one place the int8 scheme is chosen.
     XNNPACK: the text program gets dynamic int8 activations on its linears (norms fp32; its inputs are a handful of
-    tokens), everything else static int8 with `conv_linear_filter` (what was found to delegate fully); CoreML:
+    tokens), everything else static int8 with `conv_linear_filter` (what was found to delegate fully); linear weights at
+    `cfg.linear_weight_bits` (4: XNNPACK's 4-bit per-channel kernels, convs stay int8); CoreML:
     `CoreMLQuantizer` int8 weights / uint8 activations; QNN: `QnnQuantizer`'s 8/8 default."""
     cfg = cfg or ExportConfig()
+    if cfg.linear_weight_bits not in (4, 8): raise ConfigError(f"linear_weight_bits {cfg.linear_weight_bits}: 4 or 8")
     if backend == "xnnpack":
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
+        w4 = {"weight_qmin": -8, "weight_qmax": 7} if cfg.linear_weight_bits == 4 else {}
+        lw = f"int{cfg.linear_weight_bits} per-channel weights on linears"
         if isinstance(module, TextProgram):
-            q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
+            q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True, **w4))
             q.set_module_type(LayerNormX, None)
-            return q, "PT2E XNNPACKQuantizer: dynamic int8 activations, int8 per-channel weights on linears; norms and the token table as the program has them"
+            return q, f"PT2E XNNPACKQuantizer: dynamic int8 activations, {lw}; norms and the token table as the program has them"
         q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+        if w4: q.set_operator_type(torch.ops.aten.linear.default, get_symmetric_quantization_config(is_per_channel=True, **w4))
         q.set_filter_function(conv_linear_filter())
-        return q, ("PT2E XNNPACKQuantizer: static int8 (symmetric per-channel weights) on conv / linear and the conv trunk; "
-                   "attention scores, norms and heads fp32")
+        return q, (f"PT2E XNNPACKQuantizer: static int8 activations on conv / linear and the conv trunk, int8 per-channel weights on "
+                   f"convs, {lw}; attention scores, norms and heads fp32")
     if backend == "coreml":
         from coremltools.optimize.torch.quantization.quantization_config import LinearQuantizerConfig, QuantizationScheme
         from executorch.backends.apple.coreml.quantizer import CoreMLQuantizer
@@ -384,7 +390,7 @@ def export_pte(model: nn.Module, example_inputs, backend: str, out_dir, name: st
             "source": source, "program": type(module).__name__, "inputs": _spec(zip(INPUT_NAMES, inputs)), "outputs": _spec(zip(names, eager)),
             "postprocess": {"decode": {"score_thr": cfg.decode.score_thr, "nms": cfg.decode.nms, "nms_iou": cfg.decode.nms_iou},
                             "rule": cfg.decode.describe(), "function": "sam3m4.decode.decode"},
-            "quantization": {"quant": cfg.quant}, "versions": _versions(),
+            "quantization": {"quant": cfg.quant, **({"linear_weight_bits": cfg.linear_weight_bits if backend == "xnnpack" else 8} if cfg.quant == "int8" else {})}, "versions": _versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": f"{platform.system()} {platform.machine()}"}
     res = ExportResult(backend=backend, status="ok", meta_path=str(meta_path))
     if text_embeddings is not None:   # the prompt-set cache the app feeds in (one row per prompt): embeddings + validity

@@ -52,7 +52,7 @@ STUDENT_CONFIGS = {
                            heads=4, fusion_layers=1, decoder_layers=2, num_queries=16, text_width=64, text_layers=2,
                            text_heads=2, text_embed_dim=96),
     "mobile": StudentConfig(name="mobile", image_size=1008, backbone="mobilenetv4_conv_medium", dim=256, mask_dim=64, heads=8, fusion_layers=3,
-                            decoder_layers=6, num_queries=100, mlp_ratio=4.0, text_width=384, text_layers=6, text_heads=6,
+                            decoder_layers=6, num_queries=100, mlp_ratio=4.0, text_width=256, text_layers=3, text_heads=4,
                             text_embed_dim=512),
 }
 
@@ -152,7 +152,13 @@ def load_text_tower(model: nn.Module, path, allow_partial: bool = False) -> dict
     else: sd = {k: v for k, v in sd.items() if not k.startswith(("visual.", "logit_"))}
     tower = model.text_encoder.tower if hasattr(model, "text_encoder") else getattr(model, "tower", model)
     what = f"text tower (width {tower.width}, {len(tower.transformer.resblocks)} layers, context {tower.context_length})"
-    return _load_part(tower, sd, {k: k for k in tower.state_dict()}, path, what, allow_partial)
+    pos = sd.get("positional_embedding")
+    if pos is not None and pos.ndim == 2 and pos.shape[0] > tower.context_length:   # CLIP's 77 positions -> the student's first L
+        sd["positional_embedding"] = pos[:tower.context_length]
+    report = _load_part(tower, sd, {k: k for k in tower.state_dict()}, path, what, allow_partial)
+    if pos is not None and pos.shape[0] > tower.context_length:
+        report["truncated"] = {"positional_embedding": f"{pos.shape[0]} -> {tower.context_length} positions (the student's context)"}
+    return report
 
 # %% ../nbs/04_student.ipynb #85bc3ab0
 class StudentImagePath(nn.Module):
@@ -481,13 +487,14 @@ def pack_embedding(weight: Tensor, bits: int = 4, group: int = 32) -> tuple[Tens
     return u[:, 0::2] * 16 + u[:, 1::2], scales
 
 class QuantEmbedding(nn.Module):
-    "A token table stored at `bits` (4 or 8) with per-group scales; runs as `quantized_decomposed.embedding_4bit/byte`."
+    """A token table stored at `bits` (4 or 8) with per-group fp16 scales (the table's bytes are what a phone downloads; an fp16
+    scale is exact to 1/2048, far below the 4-bit step); runs as `quantized_decomposed.embedding_4bit/byte`."""
     def __init__(self, weight: Tensor, bits: int = 4, group: int = 32):
         super().__init__()
         _quantized_embedding_ops()
         self.bits, self.group = bits, group
         packed, scales = pack_embedding(weight, bits, group)
-        self.register_buffer("packed", packed); self.register_buffer("scales", scales)
+        self.register_buffer("packed", packed); self.register_buffer("scales", scales.half())
     def forward(self, ids: Tensor) -> Tensor:
         qd = torch.ops.quantized_decomposed
         if self.bits == 4: return qd.embedding_4bit.dtype(self.packed, self.scales, None, -8, 7, ids, dtype=torch.float32)

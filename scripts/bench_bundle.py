@@ -5,7 +5,7 @@ against the image path, the reference app's end-to-end streaming fps on a synthe
 (--sam3) the full SAM 3 architecture's eager image path at 1008 px as the reference. Absolute figures are this CPU's;
 the ratios are the result.
 
-    python scripts/bench_bundle.py [--student small] [--image-size N] [--objects 2] [--runs 10] [--threads 2] [--sam3] [--json]
+    python scripts/bench_bundle.py [--student small] [--image-size N] [--objects 2] [--runs 10] [--threads 2] [--w8] [--sam3] [--json]
 """
 from __future__ import annotations
 import argparse, json, statistics, sys, tempfile, time
@@ -49,6 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--objects", type=int, default=2, help="objects tracked (state rows in use); the bundle has max(4, this) rows")
     ap.add_argument("--runs", type=int, default=10); ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--frames", type=int, default=12, help="frames of the streaming run")
+    ap.add_argument("--w8", action="store_true", help="also an int8 bundle with 8-bit linear weights (the default stores them at 4 bits)")
     ap.add_argument("--sam3", action="store_true", help="also time SAM 3's eager image path at 1008 px (random init)")
     ap.add_argument("--out", help="keep the bundles here (default: a temporary folder)"); ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -56,9 +57,10 @@ def main(argv=None) -> int:
     root = Path(a.out or tempfile.mkdtemp(prefix="bench_bundle_"))
     src = {"ckpt": a.ckpt} if a.ckpt else {"student": a.student}
     built, bundles = {}, {}
-    for q in ("none", "int8"):
+    variants = {"none": {"quant": "none"}, "int8": {"quant": "int8"}, **({"int8_w8": {"quant": "int8", "linear_weight_bits": 8}} if a.w8 else {})}
+    for q, kw in variants.items():
         t0 = time.perf_counter()
-        built[q] = export_bundle(root/q, cfg=BundleConfig(quant=q, image_size=a.image_size, max_objects=max(4, a.objects)), **src)
+        built[q] = export_bundle(root/q, cfg=BundleConfig(**kw, image_size=a.image_size, max_objects=max(4, a.objects)), **src)
         print(f"[bench] {q} bundle lowered in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         bundles[q] = Bundle(root/q)
     methods = list(bundles["none"].specs)
@@ -72,7 +74,9 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter(); b.run(m, *ins[q][m]); ms[q][m].append((time.perf_counter() - t0) * 1000)
     med = {q: {m: statistics.median(v) for m, v in d.items()} for q, d in ms.items()}
     rows = [{"method": m, "fp32_ms": round(med["none"][m], 2), "int8_ms": round(med["int8"][m], 2),
-             "int8_speedup": round(med["none"][m] / med["int8"][m], 3)} for m in methods]
+             "int8_speedup": round(med["none"][m] / med["int8"][m], 3),
+             **({"int8_w8_ms": round(med["int8_w8"][m], 2), "w4_vs_w8_speedup": round(med["int8_w8"][m] / med["int8"][m], 3)} if a.w8 else {})}
+            for m in methods]
     S = bundles["none"].image_size
     step = {q: med[q]["tracker.predict"] + med[q]["tracker.commit"] for q in bundles}
     clip = synthetic_clip(T=a.frames, S=S); vis = clip["masks"][0].flatten(1).any(1)
