@@ -18,7 +18,7 @@ from .student import (IMAGE_PROGRAM_INPUTS, IMAGE_PROGRAM_OUTPUTS, TEXT_PROGRAM_
                             image_program, text_program, load_student)
 from .tracker import (STEP_INPUTS, STEP_OUTPUTS, STEP_STATE, TrackerConfig, VideoStudent, load_video_model,
                             make_video_student, step_programs)
-from .export import BACKENDS, ExportConfig, calibration_samples, check_backend, lower_methods, save_program, _versions
+from .export import BACKENDS, ExportConfig, calibration_samples, check_backend, linear_bits, lower_methods, save_program, _versions
 
 # %% auto #0
 __all__ = ['FORMAT', 'VERSION', 'MANIFEST_SCHEMA', 'BundleConfig', 'manifest_errors', 'tokenizer_section', 'step_calibration',
@@ -142,8 +142,8 @@ def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, sour
     avail = check_backend(cfg.backend)     # raises BackendUnavailable (named, with the fix) before any work
     student, memory = model.student.eval(), model.memory.eval()
     S = cfg.image_size or student.cfg.image_size; L = student.cfg.context_length; t0 = time.perf_counter()
-    w_bits = (cfg.linear_weight_bits if cfg.backend == "xnnpack" else 8) if cfg.quant == "int8" else None
-    ecfg = ExportConfig(quant=cfg.quant, linear_weight_bits=w_bits or 8, decode=cfg.decode)
+    ecfg = ExportConfig(quant=cfg.quant, linear_weight_bits=cfg.linear_weight_bits, decode=cfg.decode)
+    w_bits = linear_bits(cfg.backend, ecfg) if cfg.quant == "int8" else None
     samples, calibration = calibration_samples(data, S, L, prompts=list(prompts))
     ids = torch.cat([i for _, i in samples])
     # text encoder: one program, one method

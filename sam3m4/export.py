@@ -27,9 +27,9 @@ INPUT_NAMES, OUTPUT_NAMES = IMAGE_PROGRAM_INPUTS, IMAGE_PROGRAM_OUTPUTS   # the 
 
 # %% auto #0
 __all__ = ['INPUT_NAMES', 'OUTPUT_NAMES', 'BACKENDS', 'QNN_HELP', 'check_backend', 'op_report', 'ExportConfig', 'ExportResult',
-           'conv_linear_filter', 'int8_quantizer', 'lower_methods', 'save_program', 'run_pte', 'pte_timing',
-           'delegated_time_share', 'image_program_inputs', 'pte_instances', 'image_parity', 'ContractImageProgram',
-           'as_image_program', 'export_pte', 'calibration_samples', 'export_student']
+           'conv_linear_filter', 'linear_bits', 'int8_quantizer', 'lower_methods', 'save_program', 'run_pte',
+           'pte_timing', 'delegated_time_share', 'image_program_inputs', 'pte_instances', 'image_parity',
+           'ContractImageProgram', 'as_image_program', 'export_pte', 'calibration_samples', 'export_student']
 
 # %% ../nbs/31_export.ipynb #d76b38b0
 BACKENDS = ("xnnpack", "coreml", "qnn")
@@ -169,18 +169,22 @@ def conv_linear_filter(conv_land: tuple = ("image_encoder", "neck", "fused_to_pi
         return any(c in path for path, _ in stack for c in conv_land)
     return keep
 
+def linear_bits(backend: str, cfg: ExportConfig) -> int:
+    "Bits of the linear layers' weights `int8_quantizer` gives on `backend`: `cfg.linear_weight_bits` on XNNPACK, 8 elsewhere."
+    if cfg.linear_weight_bits not in (4, 8): raise ConfigError(f"linear_weight_bits {cfg.linear_weight_bits}: 4 or 8")
+    return cfg.linear_weight_bits if backend == "xnnpack" else 8
+
 def int8_quantizer(backend: str, module: nn.Module, cfg: ExportConfig | None = None) -> tuple[object, str]:
     """The PT2E quantizer for `module` on `backend` and its description — the one place the int8 scheme is chosen.
     XNNPACK: the text program gets dynamic int8 activations on its linears (norms fp32; its inputs are a handful of
     tokens), everything else static int8 with `conv_linear_filter` (what was found to delegate fully); linear weights at
     `cfg.linear_weight_bits` (4: XNNPACK's 4-bit per-channel kernels, convs stay int8); CoreML:
     `CoreMLQuantizer` int8 weights / uint8 activations; QNN: `QnnQuantizer`'s 8/8 default."""
-    cfg = cfg or ExportConfig()
-    if cfg.linear_weight_bits not in (4, 8): raise ConfigError(f"linear_weight_bits {cfg.linear_weight_bits}: 4 or 8")
+    cfg = cfg or ExportConfig(); bits = linear_bits(backend, cfg)
     if backend == "xnnpack":
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
-        w4 = {"weight_qmin": -8, "weight_qmax": 7} if cfg.linear_weight_bits == 4 else {}
-        lw = f"int{cfg.linear_weight_bits} per-channel weights on linears"
+        w4 = {"weight_qmin": -8, "weight_qmax": 7} if bits == 4 else {}
+        lw = f"int{bits} per-channel weights on linears"
         if isinstance(module, TextProgram):
             q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True, **w4))
             q.set_module_type(LayerNormX, None)
@@ -390,7 +394,8 @@ def export_pte(model: nn.Module, example_inputs, backend: str, out_dir, name: st
             "source": source, "program": type(module).__name__, "inputs": _spec(zip(INPUT_NAMES, inputs)), "outputs": _spec(zip(names, eager)),
             "postprocess": {"decode": {"score_thr": cfg.decode.score_thr, "nms": cfg.decode.nms, "nms_iou": cfg.decode.nms_iou},
                             "rule": cfg.decode.describe(), "function": "sam3m4.decode.decode"},
-            "quantization": {"quant": cfg.quant, **({"linear_weight_bits": cfg.linear_weight_bits if backend == "xnnpack" else 8} if cfg.quant == "int8" else {})}, "versions": _versions(),
+            "quantization": {"quant": cfg.quant, **({"linear_weight_bits": linear_bits(backend, cfg)} if cfg.quant == "int8" else {})},
+            "versions": _versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": f"{platform.system()} {platform.machine()}"}
     res = ExportResult(backend=backend, status="ok", meta_path=str(meta_path))
     if text_embeddings is not None:   # the prompt-set cache the app feeds in (one row per prompt): embeddings + validity
