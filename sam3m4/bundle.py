@@ -171,10 +171,11 @@ def build_bundle(model: VideoStudent, out, cfg: BundleConfig | None = None, sour
     with torch.no_grad(): step_outs = {k: m(*inp) for k, (m, inp) in steps.items()}
     tcal = (step_calibration(steps, [(o[IMAGE_PROGRAM_OUTPUTS.index("features")], c[0]) for o, c in zip(img_outs, calib)],
                              [top_detection_masks(o, cfg.max_objects) for o in img_outs]) if cfg.quant == "int8" else None)
-    edge, dele = lower_methods(steps, cfg.backend, cfg.quant, tcal, replace(ecfg, linear_weight_bits=8))   # a few KB of linears
+    tcfg = replace(ecfg, linear_weight_bits=8)      # the step's linears are a few KB: 4 bits would save nothing worth its error
+    edge, dele = lower_methods(steps, cfg.backend, cfg.quant, tcal, tcfg)
     tracker_saved = save_program(edge, out/"tracker.pte")
     as_list = lambda o: list(o) if isinstance(o, (tuple, list)) else [o]
-    tracker = _program("tracker.pte", cfg.backend, {**qdoc, "linear_weight_bits": 8 if w_bits else None,
+    tracker = _program("tracker.pte", cfg.backend, {**qdoc, "linear_weight_bits": linear_bits(cfg.backend, tcfg) if w_bits else None,
                                                     "state": "fp32 in and out (quantized inside where int8)"},
                        {k: {"inputs": _spec(STEP_INPUTS[k], steps[k][1], _DOCS), "outputs": _spec(STEP_OUTPUTS[k], as_list(step_outs[k]), _DOCS),
                             "delegation": dele[k]} for k in steps}, "every frame after image.pte (see tracking.per_frame)", tracker_saved)

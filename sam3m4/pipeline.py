@@ -186,10 +186,14 @@ def _ckpt_ok(rec: dict) -> str | None:
     except Sam3m4Error as e: return str(e)
     return None
 
+def _as_json(x):
+    "`x` as it reads back from a JSON file (paths and other objects as strings), so it compares equal to what was written."
+    return json.loads(json.dumps(x, default=str))
+
 def _start_over(out: Path, made_from: dict) -> bool:
     """Whether a training stage must start over in `out` rather than continue it: its checkpoints were made from other
     settings or inputs than `made_from` (or nothing says what from). Stamps `out` with `made_from` for the next call."""
-    made_from = json.loads(json.dumps(made_from, default=str))
+    made_from = _as_json(made_from)
     stamp = Path(out)/"made_from.json"
     before = json.loads(stamp.read_text()) if stamp.is_file() else None
     fresh = (Path(out)/"ckpt"/"latest").is_file() and before != made_from
@@ -199,7 +203,7 @@ def _start_over(out: Path, made_from: dict) -> bool:
 
 def _settings(cfg: PipelineConfig, phase: int, steps: int | None = None) -> dict:
     "A training phase's settings as its record keeps them (JSON)."
-    return json.loads(json.dumps(config_to_dict(_train_cfg(cfg, phase, steps)), default=str))
+    return _as_json(config_to_dict(_train_cfg(cfg, phase, steps)))
 
 def _made_from(cfg: PipelineConfig, records: dict, phase: int, steps: int | None = None) -> dict:
     "What a training phase's checkpoints are made from: its settings and when the stages it reads finished."
@@ -317,7 +321,7 @@ def ablation_skip(cfg: PipelineConfig, records: dict) -> dict | None:
 def _compared(records: dict) -> dict:
     "What the ablation compares: phase 1's and phase 2's results. When either changes, the ablation is stale."
     pick = lambda r: {k: (r or {}).get(k) for k in ("best", "steps", "finished_at", "skipped_reason")}
-    return json.loads(json.dumps({"phase1": pick(records.get("phase1")), "phase2": pick(records.get("phase2"))}, default=str))
+    return _as_json({"phase1": pick(records.get("phase1")), "phase2": pick(records.get("phase2"))})
 
 def _start(pretrained) -> dict:
     "A run's starting weights in a comparable form: the files it loaded, or random init."

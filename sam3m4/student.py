@@ -152,12 +152,11 @@ def load_text_tower(model: nn.Module, path, allow_partial: bool = False) -> dict
     else: sd = {k: v for k, v in sd.items() if not k.startswith(("visual.", "logit_"))}
     tower = model.text_encoder.tower if hasattr(model, "text_encoder") else getattr(model, "tower", model)
     what = f"text tower (width {tower.width}, {len(tower.transformer.resblocks)} layers, context {tower.context_length})"
-    pos = sd.get("positional_embedding")
-    if pos is not None and pos.ndim == 2 and pos.shape[0] > tower.context_length:   # CLIP's 77 positions -> the student's first L
-        sd["positional_embedding"] = pos[:tower.context_length]
+    pos, L = sd.get("positional_embedding"), tower.context_length
+    cut = pos is not None and pos.ndim == 2 and pos.shape[0] > L     # CLIP's 77 positions -> the student's first L
+    if cut: sd["positional_embedding"] = pos[:L]
     report = _load_part(tower, sd, {k: k for k in tower.state_dict()}, path, what, allow_partial)
-    if pos is not None and pos.shape[0] > tower.context_length:
-        report["truncated"] = {"positional_embedding": f"{pos.shape[0]} -> {tower.context_length} positions (the student's context)"}
+    if cut: report["truncated"] = {"positional_embedding": f"{pos.shape[0]} -> {L} positions (the student's context)"}
     return report
 
 # %% ../nbs/04_student.ipynb #85bc3ab0
