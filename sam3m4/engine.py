@@ -259,7 +259,8 @@ def train_loop(cfg: LoopConfig, run: RunFolder, *, phase, dataset, collate_fn, p
                 history.append({"step": step, "loss": tot, **metrics})
                 run.log({"step": step, "split": "val", **metrics})
                 if tb is not None:
-                    for k, x in metrics.items(): tb.add_scalar(f"val/{k}", x, step)
+                    for k, x in metrics.items():
+                        if x is not None: tb.add_scalar(f"val/{k}", x, step)   # a figure with nothing to average is None (evaluate)
                     tb.flush()
                 is_best = best is None or score > best["score"]
                 if is_best: best = {"step": step, "score": score, "name": f"step_{step:06d}"}

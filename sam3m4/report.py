@@ -74,6 +74,8 @@ INSTANCE_FIGURES = (   # (figure, summary key, the gate that judges it or None: 
     ("cgF1, student's suppression off (vs teacher cgF1)", "cgf1_no_nms", "cgf1_no_nms_vs_teacher"),
     ("masks kept per GT instance (mean)", "masks_per_gt", "masks_per_gt"),
     ("masks kept per GT instance (worst sample)", "masks_per_gt_worst", None),
+    ("mIoU, prompts with one instance", "miou_one_instance", None),
+    ("mIoU, prompts with several instances (a mask each)", "miou_several_instances", None),
 )
 
 def instance_rows(summary: dict) -> list[dict]:

@@ -139,7 +139,7 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
     def validate_fn():
         r = evaluate(Sam3Teacher(model, cfg=TeacherConfig(features=False)), val, num=cfg.val_samples, sens_images=4, progress=False)
         model.train()
-        m = {k: r[k] for k in ("miou", "presence_f1", "cgf1", "prompt_sensitivity", "masks_per_gt")}
+        m = {k: r[k] for k in ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "cgf1", "prompt_sensitivity", "masks_per_gt")}
         return m, (m["miou"] or 0.0) + (m["presence_f1"] or 0.0)
 
     def restore_fn(sd, state, ck): model.load_state_dict(sd)

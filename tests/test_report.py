@@ -104,7 +104,7 @@ def test_instance_figures_are_gated(tmp_path):
     write_summary(s, tmp_path)
     md, page = (tmp_path/"summary.md").read_text(), (tmp_path/"report.html").read_text()
     assert "## One mask per instance" in md and "<h2>One mask per instance</h2>" in page
-    assert md.count("shown, not gated") == 3 and md.count("| gated |") == 3
+    assert md.count("shown, not gated") == 5 and md.count("| gated |") == 3
     quality = md.split("## Model quality")[1].split("##")[0]
     for k in ("cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst"): assert f" {k} |" in quality.splitlines()[2], k
     assert "| 1.6 | 5 |" in quality and "each instance is one mask" in md
