@@ -69,7 +69,7 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
     if n == 0: raise DataError("evaluation set is empty: the validation split has no samples; use more images or a larger val fraction")
     order = np.unique(np.linspace(0, len(ds) - 1, n).round().astype(int)).tolist()   # positives come first in ds: spread, don't truncate
     pairs, pairs_raw, ious, agree, pres_p, pres_g = [], [], [], [], [], []
-    by_count = {1: [], 2: []}                   # GT instance IoUs of prompts with one instance / several
+    one, several = [], []                       # the GT instance IoUs of prompts with one instance / with several
     for b in tqdm(range(0, n, batch_size), desc=f"eval {predict.source}", disable=not progress, file=sys.stderr):
         batch = collate_samples([ds[i] for i in order[b:b + batch_size]])
         outs = predict(batch)
@@ -77,7 +77,7 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
         for o, r, gm, pres in zip(outs, refs, batch["masks"], batch["presence"]):
             masks, scores, presence = _instances(o, S, detect); g = gm.numpy().astype(bool)
             pairs.append((masks, scores, g)); own = instance_ious(masks, scores, g, 0.0); ious += own
-            if own: by_count[min(len(own), 2)] += own
+            (one if len(own) == 1 else several).extend(own)
             pairs_raw.append((*_instances(o, S, raw)[:2], g) if detect.nms != "none" else (masks, scores, g))
             pres_p.append(presence >= 0.5); pres_g.append(bool(pres > 0.5))
             if r is not None:
@@ -94,8 +94,8 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
         unions[ri] = {ds.samples[k][1]: _instances(o, S, detect)[0].any(0) for k, o in zip(ks, outs)}
     res = {"source": predict.source, "samples": n, "positives": int(sum(pres_g)), "negatives": int(n - sum(pres_g)),
            "miou": float(np.mean(ious)) if ious else float("nan"), "gt_instances": len(ious),
-           "miou_one_instance": float(np.mean(by_count[1])) if by_count[1] else float("nan"),
-           "miou_several_instances": float(np.mean(by_count[2])) if by_count[2] else float("nan"), "gt_instances_several": len(by_count[2]),
+           "miou_one_instance": float(np.mean(one)) if one else float("nan"),
+           "miou_several_instances": float(np.mean(several)) if several else float("nan"), "gt_instances_several": len(several),
            "presence_f1": conf["f1"], "presence_precision": conf["precision"], "presence_recall": conf["recall"], "presence_mcc": conf["mcc"],
            "tp": conf["tp"], "fp": conf["fp"], "fn": conf["fn"], "tn": conf["tn"],
            "cgf1": cg["cgF1"], "pmf1": cg["pmF1"], "il_mcc": cg["IL_MCC"], "il_confusion": {k: cg[k] for k in ("tp", "fp", "fn", "tn")},
