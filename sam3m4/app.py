@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .core import ConfigError, DataError, Sam3m4Error, atomic_write_json, sha256_file
 from .data import VideoClipDataset, DualTokenizer, frame_files, letterbox, letterbox_hw, overlay, read_image
 from .decode import DecodeConfig, decode
-from .metrics import jf_video
+from .metrics import jf_video, mean_or_nan
 from .tracker import StepTracker, TrackerConfig
 
 # %% auto #0
@@ -180,7 +180,7 @@ def tracker_jf(make_tracker, videos: list, image_size: int, max_frames: int | No
                 for k in ids: pred[k].append(r[k].cpu().numpy() if k in r else np.zeros(frames.shape[-2:], bool))
             per_obj += jf_video({k: np.stack(p) for k, p in pred.items()}, {k: masks[1:, k].numpy() for k in ids})["objects"].values()
             frames_scored += len(frames) - 1
-    J, Fm = (float(np.mean([o[k] for o in per_obj])) if per_obj else float("nan") for k in ("J", "F"))
+    J, Fm = (mean_or_nan([o[k] for o in per_obj]) for k in ("J", "F"))
     return {"jf": (J + Fm) / 2, "j": J, "f": Fm, "objects": len(per_obj), "frames_scored": frames_scored,
             "fps": frames_scored / (time.perf_counter() - t0) if frames_scored else float("nan")}
 

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .core import ConfigError, DataError
 from .data import DualTokenizer, VideoClipDataset, collate_samples
 from .decode import DecodeConfig, decode
-from .metrics import (cgf1, instance_ious, iou_matrix, jf_video, latency_ms, param_count, presence_confusion,
+from .metrics import (cgf1, instance_ious, iou_matrix, jf_video, latency_ms, mean_or_nan, param_count, presence_confusion,
                             masks_per_instance, prompt_sensitivity, size_mb)
 from .student import unbatch
 from .tracker import TrackerConfig, VideoStudent, track_video
@@ -93,9 +93,9 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
         outs = predict(collate_samples([ds[k] for k in ks]))
         unions[ri] = {ds.samples[k][1]: _instances(o, S, detect)[0].any(0) for k, o in zip(ks, outs)}
     res = {"source": predict.source, "samples": n, "positives": int(sum(pres_g)), "negatives": int(n - sum(pres_g)),
-           "miou": float(np.mean(ious)) if ious else float("nan"), "gt_instances": len(ious),
-           "miou_one_instance": float(np.mean(one)) if one else float("nan"),
-           "miou_several_instances": float(np.mean(several)) if several else float("nan"), "gt_instances_several": len(several),
+           "miou": mean_or_nan(ious), "gt_instances": len(ious),
+           "miou_one_instance": mean_or_nan(one),
+           "miou_several_instances": mean_or_nan(several), "gt_instances_several": len(several),
            "presence_f1": conf["f1"], "presence_precision": conf["precision"], "presence_recall": conf["recall"], "presence_mcc": conf["mcc"],
            "tp": conf["tp"], "fp": conf["fp"], "fn": conf["fn"], "tn": conf["tn"],
            "cgf1": cg["cgF1"], "pmf1": cg["pmF1"], "il_mcc": cg["IL_MCC"], "il_confusion": {k: cg[k] for k in ("tp", "fp", "fn", "tn")},
@@ -104,7 +104,7 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
            "masks_per_gt_no_nms": kept_raw["mean"], "masks_per_gt_no_nms_worst": kept_raw["worst"],
            "prompt_sensitivity": prompt_sensitivity(unions) if unions else float("nan"), "sensitivity_images": len(unions),
            "score_thr": detect.score_thr, "nms": detect.nms, "nms_iou": detect.nms_iou}
-    if reference is not None: res.update(miou_vs_reference=float(np.mean(agree)) if agree else float("nan"), reference=reference.source)
+    if reference is not None: res.update(miou_vs_reference=mean_or_nan(agree), reference=reference.source)
     return nan_to_none(res)
 
 # %% ../nbs/15_evaluation.ipynb #17edb164

@@ -15,12 +15,16 @@ from scipy.ndimage import binary_dilation
 from .layers import mask_iou
 
 # %% auto #0
-__all__ = ['region_j', 'iou_matrix', 'seg2bmap', 'boundary_tolerance', 'boundary_f', 'jf_video', 'instance_ious', 'mask_miou',
-           'presence_confusion', 'cgf1', 'masks_per_instance', 'prompt_sensitivity', 'latency_ms', 'size_mb',
-           'param_count']
+__all__ = ['mean_or_nan', 'region_j', 'iou_matrix', 'seg2bmap', 'boundary_tolerance', 'boundary_f', 'jf_video', 'instance_ious',
+           'mask_miou', 'presence_confusion', 'cgf1', 'masks_per_instance', 'prompt_sensitivity', 'latency_ms',
+           'size_mb', 'param_count']
 
 # %% ../nbs/03_metrics.ipynb #24425047
 def _np(m): return m.detach().cpu().numpy().astype(bool) if torch.is_tensor(m) else np.asarray(m, bool)
+
+def mean_or_nan(values) -> float:
+    "Mean of `values`, NaN when there are none (a figure with nothing to average; `evaluation.nan_to_none` makes it None)."
+    return float(np.mean(values)) if len(values) else float("nan")
 
 def region_j(pred, gt) -> float:
     "Jaccard index of boolean HxW masks; 1.0 when both are empty (DAVIS)."
@@ -76,9 +80,9 @@ def jf_video(pred: dict, gt: dict, bound_th: float = 0.008, skip_first_last: boo
         if p.shape != g.shape: raise ValueError(f"jf_video: object {oid!r}: prediction {p.shape} vs ground truth {g.shape}")
         ts = range(1, len(g) - 1) if skip_first_last else range(len(g))
         js = [region_j(p[t], g[t]) for t in ts]; fs = [boundary_f(p[t], g[t], bound_th) for t in ts]
-        per[oid] = {"J": float(np.mean(js)) if js else float("nan"), "F": float(np.mean(fs)) if fs else float("nan")}
-    J = float(np.mean([v["J"] for v in per.values()])) if per else float("nan")
-    F = float(np.mean([v["F"] for v in per.values()])) if per else float("nan")
+        per[oid] = {"J": mean_or_nan(js), "F": mean_or_nan(fs)}
+    J = mean_or_nan([v["J"] for v in per.values()])
+    F = mean_or_nan([v["F"] for v in per.values()])
     return {"J": J, "F": F, "JF": (J + F) / 2, "objects": per}
 
 # %% ../nbs/03_metrics.ipynb #af0234c7
@@ -97,7 +101,7 @@ def instance_ious(pred_masks, pred_scores, gt_masks, score_thr: float = 0.5) -> 
 def mask_miou(samples, score_thr: float = 0.5) -> float:
     "Mean matched IoU over all GT instances of `samples` = [(pred_masks, pred_scores, gt_masks), ...]."
     ious = [x for s in samples for x in instance_ious(*s, score_thr=score_thr)]
-    return float(np.mean(ious)) if ious else float("nan")
+    return mean_or_nan(ious)
 
 # %% ../nbs/03_metrics.ipynb #1009b2d2
 def presence_confusion(pred_present, gt_present) -> dict:
@@ -149,7 +153,7 @@ def prompt_sensitivity(union_masks_by_image: dict) -> float:
             for j in range(i + 1, len(ms)):
                 a, b = _np(ms[i]), _np(ms[j]); u = np.logical_or(a, b).sum()
                 vals.append(0.0 if u == 0 else 1 - np.logical_and(a, b).sum() / u)
-    return float(np.mean(vals)) if vals else float("nan")
+    return mean_or_nan(vals)
 
 # %% ../nbs/03_metrics.ipynb #c48cecb6
 def latency_ms(fn, warmup: int = 3, n: int = 10) -> float:
