@@ -20,15 +20,17 @@ from torchvision.ops import box_convert, masks_to_boxes
 from .core import ConfigError, DataError, atomic_write_json, config_to_dict
 
 # %% auto #0
-__all__ = ['SAV_STRIDE', 'DEFAULT_PROMPTS', 'COLOURS', 'SHAPES', 'TINY_WORLD', 'FRAME_EXTS', 'encode_rle', 'decode_rle',
-           'ImageRecord', 'VideoRecord', 'file_error', 'read_image', 'load_sa1b', 'coco_image_dir', 'load_coco',
-           'VideoFrame', 'video_info', 'decode_frames', 'write_mp4', 'annotation_stride', 'sav_record', 'load_sav',
-           'sav_clip', 'write_sav_masklets', 'load_prompts', 'WorldConfig', 'world_concepts', 'render_scene',
-           'make_world', 'load_world', 'split_records', 'load_videos', 'frame_files', 'video_sources',
+__all__ = ['SAV_STRIDE', 'DEFAULT_PROMPTS', 'COLOURS', 'SHAPES', 'TINY_WORLD', 'FRAME_EXTS', 'VAL_NEGATIVES', 'encode_rle',
+           'decode_rle', 'ImageRecord', 'VideoRecord', 'file_error', 'read_image', 'load_sa1b', 'coco_image_dir',
+           'load_coco', 'VideoFrame', 'video_info', 'decode_frames', 'write_mp4', 'annotation_stride', 'sav_record',
+           'load_sav', 'sav_clip', 'write_sav_masklets', 'load_prompts', 'WorldConfig', 'world_concepts',
+           'render_scene', 'make_world', 'load_world', 'split_records', 'load_videos', 'frame_files', 'video_sources',
            'clip_vocab_and_merges', 'clip_bpe_tokenizer', 'DualTokenizer', 'letterbox_hw', 'letterbox',
-           'letterbox_boxes', 'masks_to_boxes_cxcywh', 'SkippingDataset', 'GroundedDataset', 'collate_samples',
-           'make_loader', 'TarMember', 'sa1b_shards', 'tar_index', 'load_sa1b_tar', 'assign_shards', 'SA1BShardStream',
-           'load_records', 'build_datasets', 'VideoClipDataset', 'overlay', 'show_samples', 'inspect_folder']
+           'letterbox_boxes', 'masks_to_boxes_cxcywh', 'prompt_words', 'negative_kind', 'sample_negatives',
+           'SkippingDataset', 'GroundedDataset', 'collate_samples', 'make_loader', 'all_prompt_pairs', 'PromptGroups',
+           'collate_groups', 'TarMember', 'sa1b_shards', 'tar_index', 'load_sa1b_tar', 'assign_shards',
+           'SA1BShardStream', 'load_records', 'build_datasets', 'VideoClipDataset', 'overlay', 'show_samples',
+           'inspect_folder']
 
 # %% ../nbs/01_data.ipynb #cbc529db
 def encode_rle(mask: np.ndarray) -> dict:
@@ -777,6 +779,26 @@ def masks_to_boxes_cxcywh(masks: torch.Tensor) -> torch.Tensor:
         out[filled] = box_convert(xyxy, "xyxy", "cxcywh") / torch.tensor([W, H, W, H], dtype=torch.float32)
     return out
 
+# %% ../nbs/01_data.ipynb #f8069981
+_FILLER_WORDS = {"a", "an", "the", "of", "and", "with", "in", "on"}
+
+def prompt_words(prompt: str) -> set[str]:
+    "The attribute words of a prompt: lower-case, filler words ('a', 'the', 'of', ...) left out."
+    return {w for w in prompt.lower().split() if w not in _FILLER_WORDS}
+
+def negative_kind(prompt: str, present) -> str | None:
+    "None if `prompt` is one of the `present` categories; 'hard' if it shares a word with one of them; else 'easy'."
+    if prompt in present: return None
+    words = prompt_words(prompt)
+    return "hard" if any(words & prompt_words(c) for c in present) else "easy"
+
+def sample_negatives(pool: list, present_of: list, n: int, hard_share: float, rng: random.Random) -> list:
+    "`n` items of `pool` (negative samples; `present_of[k]`: the categories present in item k's image), `hard_share` of them hard."
+    hard = [x for x, c in zip(pool, present_of) if negative_kind(x[1], c) == "hard"]
+    easy = [x for x, c in zip(pool, present_of) if negative_kind(x[1], c) != "hard"]
+    n_hard = min(len(hard), max(round(n * hard_share), n - len(easy)))
+    return rng.sample(hard, n_hard) + rng.sample(easy, n - n_hard)
+
 # %% ../nbs/01_data.ipynb #908087c9
 class SkippingDataset(Dataset):
     """A map-style dataset whose unreadable items (a `DataError` from `_load`) are replaced by the next good one: each is warned
@@ -796,21 +818,27 @@ class SkippingDataset(Dataset):
         raise DataError(f"every {self.item} in the dataset failed to load; see the warnings above")
 
 class GroundedDataset(SkippingDataset):
-    "(image, prompt) samples with targets, teacher/student token ids and presence; negatives mixed in."
+    """(image, prompt) samples with targets, teacher/student token ids and presence; negatives mixed in, a
+    `hard_negative_share` of them hard (`negative_kind`)."""
     def __init__(self, records: list[ImageRecord], prompts: list[str], tokenizer: DualTokenizer, image_size: int = 128,
-                 negative_ratio: float = 0.05, seed: int = 0):
+                 negative_ratio: float = 0.05, seed: int = 0, hard_negative_share: float = 0.5):
         if not 0 <= negative_ratio < 1: raise ConfigError(f"negative_ratio must be in [0, 1), got {negative_ratio}")
+        if not 0 <= hard_negative_share <= 1: raise ConfigError(f"hard_negative_share must be in [0, 1], got {hard_negative_share}")
         self.records, self.prompts, self.tok, self.size = list(records), list(prompts), tokenizer, image_size
         rng = random.Random(seed)
         pos = [(i, c) for i, r in enumerate(self.records) for c in sorted(r.categories)]
         neg_pool = [(i, p) for i, r in enumerate(self.records) for p in self.prompts if p not in r.categories]
         n_neg = min(len(neg_pool), round(len(pos) * negative_ratio / (1 - negative_ratio))) if pos else len(neg_pool)
-        self.samples = pos + rng.sample(neg_pool, n_neg)
+        self.samples = pos + sample_negatives(neg_pool, [self.records[i].categories for i, _ in neg_pool], n_neg, hard_negative_share, rng)
         self.n_positive, self.n_negative = len(pos), n_neg
         self.bad_items: list[dict] = []       # [{index, file, reason}] of samples that failed to load (once each)
         self._bad: set[int] = set()
         self._ids: dict[str, tuple] = {}      # prompt -> (teacher ids, student ids): tokenize each prompt once
     def _source(self, j): return self.records[self.samples[j][0]].file
+    def negative_kind(self, j: int) -> str | None:
+        "'hard' or 'easy' for a negative sample `j` (`negative_kind` of its prompt and image), None for a positive."
+        ri, prompt = self.samples[j]
+        return negative_kind(prompt, self.records[ri].categories)
     def token_ids(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
         "Teacher and student ids of `prompt` (cached)."
         if prompt not in self._ids: self._ids[prompt] = (self.tok.teacher([prompt])[0], self.tok.student([prompt])[0])
@@ -846,6 +874,43 @@ def make_loader(ds: Dataset, batch_size: int = 8, shuffle: bool = True, workers:
     g = torch.Generator(); g.manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, num_workers=workers,
                       collate_fn=collate_samples, generator=g, persistent_workers=False)
+
+# %% ../nbs/01_data.ipynb #e1e2af52
+def all_prompt_pairs(records: list, prompts: list[str], tokenizer: DualTokenizer, image_size: int, seed: int = 0) -> GroundedDataset:
+    "Every (image, prompt) pair of `records`: the present ones and all absent ones (`GroundedDataset` with every negative)."
+    ds = GroundedDataset(records, prompts, tokenizer, image_size, negative_ratio=0.0, seed=seed)
+    pos = set(ds.samples)
+    ds.samples = ds.samples + [(i, p) for i, r in enumerate(ds.records) for p in ds.prompts if (i, p) not in pos]
+    ds.n_negative = len(ds.samples) - ds.n_positive
+    return ds
+
+# %% ../nbs/01_data.ipynb #07674ec8
+class PromptGroups(Dataset):
+    """Items of one image each: all its present prompts + one chunk of `negatives` absent ones (None: all of them in one item),
+    as rows of `samples`; a hard negative (`GroundedDataset.negative_kind`) is in `hard_repeat` chunks an epoch, an easy one in one."""
+    def __init__(self, samples: GroundedDataset, negatives: int | None = 2, seed: int = 0, hard_repeat: int = 1):
+        if negatives is not None and negatives < 1: raise ConfigError(f"negatives must be at least 1, got {negatives}")
+        if hard_repeat < 1: raise ConfigError(f"hard_repeat must be at least 1, got {hard_repeat}")
+        rng, by_image = random.Random(seed), {}
+        for j, (ri, prompt) in enumerate(samples.samples):
+            kind = samples.negative_kind(j)
+            pos, neg, hard = by_image.setdefault(ri, ([], [], []))
+            (pos if kind is None else neg).append(j)
+            if kind == "hard": hard.append(j)
+        self.samples, self.items = samples, []
+        for ri in sorted(by_image):
+            pos, neg, hard = by_image[ri]
+            rng.shuffle(neg)
+            for _ in range(hard_repeat - 1): neg += rng.sample(hard, len(hard))   # the repeats come after every first showing
+            step = negatives or max(1, len(neg))
+            chunks = [neg[k:k + step] for k in range(0, len(neg), step)] or [[]]
+            self.items += [pos + c for c in chunks if pos + c]
+    def __len__(self): return len(self.items)
+    def __getitem__(self, i): return [self.samples[j] for j in self.items[i]]
+
+def collate_groups(items: list[list[dict]]) -> dict:
+    "A batch of `PromptGroups` items: their rows, flattened (an image's rows stay together)."
+    return collate_samples([row for item in items for row in item])
 
 # %% ../nbs/01_data.ipynb #110924ed
 @dataclass(frozen=True)
@@ -1004,14 +1069,17 @@ def load_records(data) -> tuple[list[ImageRecord], list[str]]:
         recs, _ = load_sa1b_tar(p, skip_bad=True, check_images=False, check_masks=False); return recs, ["object"]
     raise DataError(f"{p}: not a world folder, SA-1B folder or tar shard(s), or COCO json; make the world with `sam3m4 data make-world {p}`")
 
+VAL_NEGATIVES = (0.3, 0.5)   # the held-out set's negatives: their share of its samples, and the hard share of them
+
 def build_datasets(data, image_size: int, negative_ratio: float = 0.3, val_fraction: float = 0.15, seed: int = 0,
-                   tokenizer: DualTokenizer | None = None) -> tuple[GroundedDataset, GroundedDataset]:
-    "(train, val) grounded datasets, split by image."
+                   tokenizer: DualTokenizer | None = None, hard_negative_share: float = 0.5) -> tuple[GroundedDataset, GroundedDataset]:
+    """(train, val) grounded datasets, split by image. `negative_ratio` and `hard_negative_share` are the training set's;
+    the held-out set's negatives follow `VAL_NEGATIVES` whatever the training mix, so every run is scored on the same samples."""
     recs, prompts = load_records(data)
     tr, va = split_records(recs, val_fraction)
     tok = tokenizer or DualTokenizer()
-    return (GroundedDataset(tr, prompts, tok, image_size, negative_ratio, seed),
-            GroundedDataset(va, prompts, tok, image_size, negative_ratio, seed + 1))
+    return (GroundedDataset(tr, prompts, tok, image_size, negative_ratio, seed, hard_negative_share),
+            GroundedDataset(va, prompts, tok, image_size, VAL_NEGATIVES[0], seed + 1, VAL_NEGATIVES[1]))
 
 # %% ../nbs/01_data.ipynb #2e88ddac
 class VideoClipDataset(SkippingDataset):

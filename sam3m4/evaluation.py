@@ -15,7 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
 from .core import ConfigError, DataError
-from .data import DualTokenizer, VideoClipDataset, collate_samples
+from .data import DualTokenizer, VideoClipDataset, all_prompt_pairs, collate_samples
 from .decode import DecodeConfig, decode
 from .metrics import (cgf1, instance_ious, iou_matrix, jf_video, latency_ms, mean_or_nan, param_count, presence_confusion,
                             masks_per_instance, prompt_sensitivity, size_mb)
@@ -23,7 +23,8 @@ from .student import unbatch
 from .tracker import TrackerConfig, VideoStudent, track_video
 
 # %% auto #0
-__all__ = ['student_predictor', 'teacher_predictor', 'as_predictor', 'nan_to_none', 'evaluate', 'model_cost', 'evaluate_video']
+__all__ = ['student_predictor', 'teacher_predictor', 'as_predictor', 'nan_to_none', 'negative_sweep', 'evaluate', 'model_cost',
+           'evaluate_video']
 
 # %% ../nbs/15_evaluation.ipynb #6c9bc439
 def student_predictor(model, device="cpu"):
@@ -39,6 +40,7 @@ def teacher_predictor(teacher):
     @torch.no_grad()
     def predict(batch): return teacher(batch)
     predict.source, predict.is_predictor = getattr(teacher, "source", "?"), True
+    predict.answers_any_pair = getattr(teacher, "answers_any_pair", True)   # False: a cache, bound to its dataset's samples
     return predict
 
 def as_predictor(obj):
@@ -60,9 +62,40 @@ def _instances(out: dict, size: int, detect: DecodeConfig) -> tuple[np.ndarray, 
     d = decode(out, detect, size)
     return d["masks"].cpu().numpy(), d["scores"].cpu().numpy(), d["presence"]
 
+def _rate(flags) -> float: return float(np.mean(flags)) if len(flags) else float("nan")
+
+def negative_sweep(predict, ds, said_positive: dict, ious_by_prompt: dict, detect: DecodeConfig, batch_size: int = 8,
+                   progress: bool = True) -> dict:
+    """Every absent concept of `ds`'s images, answered and decoded: false presence (at least one kept instance) and IL_MCC
+    on hard and on easy negatives apart (`data.negative_kind`), and a per-concept table. `said_positive`: {prompt: [kept
+    anything?]} of the positives already scored; `ious_by_prompt`: {prompt: [GT instance IoUs]}."""
+    pairs = all_prompt_pairs(ds.records, ds.prompts, ds.tok, ds.size)
+    negs = [j for j in range(len(pairs)) if pairs.negative_kind(j)]
+    said = {"hard": {}, "easy": {}}                  # kind -> {prompt: [answered present?]}
+    errors = []                                      # hard negatives answered present: (image_id, prompt)
+    for b in tqdm(range(0, len(negs), batch_size), desc=f"negatives {predict.source}", disable=not progress, file=sys.stderr):
+        batch = collate_samples([pairs[j] for j in negs[b:b + batch_size]])
+        for j, o in zip(batch["index"].tolist(), predict(batch)):
+            kind, prompt = pairs.negative_kind(j), pairs.samples[j][1]
+            present = len(_instances(o, ds.size, detect)[1]) > 0
+            said[kind].setdefault(prompt, []).append(present)
+            if present and kind == "hard": errors.append([pairs.records[pairs.samples[j][0]].image_id, prompt])
+    pos = [x for v in said_positive.values() for x in v]
+    res = {}
+    for kind in ("hard", "easy"):
+        flags = [x for v in said[kind].values() for x in v]
+        mcc = presence_confusion(pos + flags, [True] * len(pos) + [False] * len(flags))["mcc"] if pos and flags else float("nan")
+        res |= {f"{kind}_negatives": len(flags), f"false_presence_{kind}": _rate(flags), f"il_mcc_{kind}": mcc}
+    res["per_concept"] = [{"concept": c, "instances": len(ious_by_prompt.get(c, [])), "miou": mean_or_nan(ious_by_prompt.get(c, [])),
+                           "hard_negatives": len(said["hard"].get(c, [])), "false_presence_hard": _rate(said["hard"].get(c, [])),
+                           "easy_negatives": len(said["easy"].get(c, [])), "false_presence_easy": _rate(said["easy"].get(c, []))}
+                          for c in ds.prompts]
+    return res | {"hard_negative_errors": errors}
+
 def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: DecodeConfig | None = None, reference=None,
-             sens_images: int = 12, progress: bool = True) -> dict:
-    "Quality metrics of a student / teacher / predictor on `num` samples of `ds` (a GroundedDataset), spread evenly over it."
+             sens_images: int = 12, progress: bool = True, negatives: bool = True) -> dict:
+    """Quality metrics of a student / teacher / predictor on `num` samples of `ds` (a GroundedDataset), spread evenly over it;
+    with `negatives` (and a `ds` holding records), `negative_sweep` over every absent concept of its images too."""
     detect = detect or DecodeConfig(); raw = replace(detect, nms="none")
     predict = as_predictor(model_or_teacher); reference = as_predictor(reference) if reference is not None else None
     S, n = ds.size, min(num, len(ds))
@@ -70,14 +103,16 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
     order = np.unique(np.linspace(0, len(ds) - 1, n).round().astype(int)).tolist()   # positives come first in ds: spread, don't truncate
     pairs, pairs_raw, ious, agree, pres_p, pres_g = [], [], [], [], [], []
     one, several = [], []                       # the GT instance IoUs of prompts with one instance / with several
+    by_prompt, said_positive = {}, {}           # prompt -> GT instance IoUs; prompt -> [kept anything?] on its positives
     for b in tqdm(range(0, n, batch_size), desc=f"eval {predict.source}", disable=not progress, file=sys.stderr):
         batch = collate_samples([ds[i] for i in order[b:b + batch_size]])
         outs = predict(batch)
         refs = reference(batch) if reference is not None else [None] * len(outs)
-        for o, r, gm, pres in zip(outs, refs, batch["masks"], batch["presence"]):
+        for o, r, gm, pres, prm in zip(outs, refs, batch["masks"], batch["presence"], batch["prompt"]):
             masks, scores, presence = _instances(o, S, detect); g = gm.numpy().astype(bool)
             pairs.append((masks, scores, g)); own = instance_ious(masks, scores, g, 0.0); ious += own
             (one if len(own) == 1 else several).extend(own)
+            if len(g): by_prompt.setdefault(prm, []).extend(own); said_positive.setdefault(prm, []).append(len(scores) > 0)
             pairs_raw.append((*_instances(o, S, raw)[:2], g) if detect.nms != "none" else (masks, scores, g))
             pres_p.append(presence >= 0.5); pres_g.append(bool(pres > 0.5))
             if r is not None:
@@ -105,6 +140,11 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
            "prompt_sensitivity": prompt_sensitivity(unions) if unions else float("nan"), "sensitivity_images": len(unions),
            "score_thr": detect.score_thr, "nms": detect.nms, "nms_iou": detect.nms_iou}
     if reference is not None: res.update(miou_vs_reference=mean_or_nan(agree), reference=reference.source)
+    if negatives and hasattr(ds, "records") and getattr(predict, "answers_any_pair", True):
+        res |= negative_sweep(predict, ds, said_positive, by_prompt, detect, batch_size, progress)
+    elif negatives:
+        res["negative_sweep"] = ("not run: " + ("the dataset has no records to ask about" if not hasattr(ds, "records") else
+                                 f"{predict.source} is a cache: it answers only the samples it was built for (give the live teacher)"))
     return nan_to_none(res)
 
 # %% ../nbs/15_evaluation.ipynb #17edb164

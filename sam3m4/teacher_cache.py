@@ -265,6 +265,7 @@ class TeacherCache:
 class CachedTeacher:
     "A `Teacher` backed by a `TeacherCache`: outputs looked up by the batch's dataset `index`."
     binary_masks = False
+    answers_any_pair = False   # only the (image, prompt) samples it was built for: evaluation cannot ask it about others
     def __init__(self, cache: TeacherCache | str | Path, dataset=None):
         self.cache = cache if isinstance(cache, TeacherCache) else TeacherCache(cache, dataset=dataset)
         self.source = self.cache.source        # reports name the teacher that produced the outputs
@@ -292,12 +293,13 @@ def teacher_for(spec, ds, split: str = "train", device="cpu", features: bool = F
 def build_teacher_caches(teacher, data, out, image_size: int, negative_ratio: float = 0.3, val_fraction: float = 0.15,
                          seed: int = 0, splits: tuple = ("train", "val"), cfg: TeacherConfig | None = None, allow_partial: bool = False,
                          shard_size: int = 64, batch_size: int = 8, mask_size: int | None = None, overwrite: bool = False,
-                         progress: bool = True, features: bool = True) -> dict:
+                         progress: bool = True, features: bool = True, hard_negative_share: float = 0.5) -> dict:
     """Caches of `teacher` (a spec or a teacher) for the trainer's (train, val) datasets in `out/train`, `out/val`; per split results
-    and totals. `features`: store SAM 3's phase-1 targets (vision and text features) when `cfg` is None (else `cfg.features` rules)."""
+    and totals. `features`: store SAM 3's phase-1 targets (vision and text features) when `cfg` is None (else `cfg.features` rules).
+    `negative_ratio`, `hard_negative_share`, `val_fraction` and `seed` must be the trainer's (`data.build_datasets`)."""
     cfg = cfg if cfg is not None else TeacherConfig(features=features)
     teacher = make_teacher(str(teacher), cfg, allow_partial) if isinstance(teacher, (str, Path)) else teacher
-    tr, va = build_datasets(data, image_size, negative_ratio, val_fraction, seed)
+    tr, va = build_datasets(data, image_size, negative_ratio, val_fraction, seed, hard_negative_share=hard_negative_share)
     res = {name: build_teacher_cache(teacher, ds, Path(out)/name, shard_size=shard_size, batch_size=batch_size, mask_size=mask_size,
                                      overwrite=overwrite, progress=progress)
            for name, ds in (("train", tr), ("val", va)) if name in splits}

@@ -5,13 +5,13 @@
 # %% ../nbs/13_trainer.ipynb #92072950
 from __future__ import annotations
 import sys, time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
 
 from .core import CheckpointError, ConfigError, config_to_dict, load_state_dict_checked, seed_everything
-from .data import DualTokenizer, build_datasets, collate_samples
+from .data import DualTokenizer, PromptGroups, build_datasets, collate_groups, collate_samples
 from .engine import LoopConfig, RunFolder, distributed, train_loop
 from .layers import mask_iou
 from .losses import FeatureAdapter, LossConfig, Phase1LossConfig, decision_targets, phase1_loss, phase2_loss
@@ -28,7 +28,9 @@ class TrainConfig(LoopConfig):
     phase: int = 2                   # 1: feature alignment, 2: output refinement
     student: str = "small"           # student config name (tiny | small | mobile)
     amp: bool = True                 # bf16 autocast on cuda / mps (fp32 on cpu)
-    negative_ratio: float = 0.3      # share of negative (prompt absent) samples
+    negative_ratio: float = 0.3      # share of negative (prompt absent) samples in the training set
+    hard_negative_share: float = 0.5 # share of those that are hard (absent, sharing a word with a present concept; data.negative_kind)
+    group_by_image: bool = False     # a batch is whole images, each with all its samples (data.PromptGroups), about batch_size samples
     val_fraction: float = 0.15       # images held out for validation
     val_samples: int = 48            # validation samples scored at each checkpoint
     loss: LossConfig = field(default_factory=LossConfig)              # phase-2 loss weights and matcher
@@ -121,8 +123,8 @@ def train_phase(cfg: TrainConfig, data, out, teacher="annotation", init=None, re
     run = RunFolder(out)
     scfg = student_config(cfg.student, **(student_overrides or {}))
     seed_everything(cfg.seed)
-    train_ds, val_ds = build_datasets(data, scfg.image_size, cfg.negative_ratio, cfg.val_fraction, cfg.seed,
-                                      DualTokenizer(student_context=scfg.context_length))
+    train_ds, val_ds = build_datasets(data, scfg.image_size, cfg.negative_ratio, cfg.val_fraction, cfg.seed, DualTokenizer(student_context=scfg.context_length),
+                                      hard_negative_share=cfg.hard_negative_share)
     t_train = teacher_for(teacher, train_ds, "train", device, features=cfg.phase == 1)
     t_val = teacher_for(teacher, val_ds, "val", device, features=cfg.phase == 1)
     probe = t_train(collate_samples([train_ds[0]]))[0] if cfg.phase == 1 else None
@@ -168,7 +170,11 @@ def train_phase(cfg: TrainConfig, data, out, teacher="annotation", init=None, re
         return v, (-v["val_loss"] if cfg.phase == 1 else v["val_miou_vs_teacher"])
     params = list(model.parameters()) + (list(adapter.parameters()) if adapter else [])
     model.train()
-    r = train_loop(cfg, run, phase=cfg.phase, dataset=train_ds, collate_fn=collate_samples, param_groups=[{"params": params}],
+    items, collate, loop_cfg = train_ds, collate_samples, cfg
+    if cfg.group_by_image:   # same samples per step on average, whole images: within an image only the prompt differs
+        items, collate = PromptGroups(train_ds, negatives=None, seed=cfg.seed), collate_groups
+        loop_cfg = replace(cfg, batch_size=max(1, round(cfg.batch_size * len(items) / len(train_ds))))
+    r = train_loop(loop_cfg, run, phase=cfg.phase, dataset=items, collate_fn=collate, param_groups=[{"params": params}],
                    step_fn=step_fn, validate_fn=validate_fn, weights_fn=model.state_dict, restore_fn=restore, continuing=continuing,
                    state_fn=lambda: {"student_config": config_to_dict(scfg), "teacher": t_train.source, "data": str(data), **start},
                    modules={"adapter": adapter} if adapter else {}, describe=_batch_names, progress=progress, stop_after=stop_after,
