@@ -20,10 +20,10 @@ from .layers import Block, LayerNormX, mlp, sine_pos, to_export_form
 # %% auto #0
 __all__ = ['STUDENT_CONFIGS', 'STUDENT_SWAPS', 'IMAGE_PROGRAM_INPUTS', 'IMAGE_PROGRAM_OUTPUTS', 'TEXT_PROGRAM_INPUTS',
            'TEXT_PROGRAM_OUTPUTS', 'StudentConfig', 'student_config', 'ConvNet', 'ImageEncoder', 'FPN', 'TextEncoder',
-           'load_text_tower', 'StudentImagePath', 'Sam3m4Student', 'unbatch', 'load_backbone_weights',
-           'load_pretrained', 'param_table', 'save_student', 'load_student', 'nearest_matrix', 'upsample_nearest',
-           'FPNX', 'ImagePathX', 'ImageProgram', 'image_program', 'pack_embedding', 'QuantEmbedding', 'TextProgram',
-           'text_program']
+           'load_text_tower', 'pixel_centres', 'box_prior', 'StudentImagePath', 'Sam3m4Student', 'unbatch',
+           'load_backbone_weights', 'load_pretrained', 'param_table', 'save_student', 'load_student', 'nearest_matrix',
+           'upsample_nearest', 'FPNX', 'ImagePathX', 'ImageProgram', 'image_program', 'pack_embedding',
+           'QuantEmbedding', 'TextProgram', 'text_program']
 
 # %% ../nbs/04_student.ipynb #b1423cdc
 @dataclass
@@ -38,6 +38,7 @@ class StudentConfig:
     fusion_layers: int = 1           # image-token -> prompt-token cross-attention blocks
     decoder_layers: int = 1          # DETR decoder blocks (self-attn + cross-attn to image tokens + FFN)
     num_queries: int = 8             # Q learned object queries (a presence token is added on top)
+    mask_prior: str = "box"          # "box": a query's mask logits fall off outside its own predicted box (`box_prior`); "none"
     mlp_ratio: float = 2.0           # FFN width multiple in fusion and decoder
     text_width: int = 32             # text tower width (OpenCLIP TextTransformer)
     text_layers: int = 1             # text tower transformer blocks
@@ -160,6 +161,20 @@ def load_text_tower(model: nn.Module, path, allow_partial: bool = False) -> dict
     return report
 
 # %% ../nbs/04_student.ipynb #85bc3ab0
+def pixel_centres(n: int) -> Tensor:
+    "Centres of `n` pixels along one side, in 0..1 (the boxes' frame)."
+    return (torch.arange(n, dtype=torch.float32) + 0.5) / n
+
+def box_prior(boxes: Tensor, rows: Tensor, cols: Tensor, scale: Tensor) -> Tensor:
+    """Mask-logit offsets [B,Q,H,W] that keep each query inside its own box: 0 in the box, falling by `scale` per half box
+    size outside it. `boxes` [B,Q,4] cxcywh (training passes them detached: the box head learns from boxes only; the export
+    form has no gradient and no detach op, which XNNPACK would leave to the CPU); `rows` [H], `cols` [W] centres."""
+    B, Q, _ = boxes.shape; H, W = rows.shape[0], cols.shape[0]
+    half_w, half_h = boxes[..., 2:3] * 0.5 + 1e-3, boxes[..., 3:4] * 0.5 + 1e-3
+    out_x = F.relu(torch.abs(cols.reshape(1, 1, W) - boxes[..., 0:1]) / half_w - 1.0)     # [B,Q,W]
+    out_y = F.relu(torch.abs(rows.reshape(1, 1, H) - boxes[..., 1:2]) / half_h - 1.0)     # [B,Q,H]
+    return (out_y.reshape(B, Q, H, 1) + out_x.reshape(B, Q, 1, W)) * -scale
+
 class StudentImagePath(nn.Module):
     "The per-frame student: images [B,3,S,S] in 0..1 + prompt embeddings [B,L,D] -> dict of output tensors."
     def __init__(self, cfg: StudentConfig):
@@ -184,6 +199,8 @@ class StudentImagePath(nn.Module):
         self.heat_t = nn.Linear(D, Dm)                   # pooled prompt -> direction in pixel-embedding space
         self.heat_scale, self.heat_bias = nn.Parameter(torch.tensor(10.0)), nn.Parameter(torch.tensor(-2.0))
         self.presence_heat = nn.Parameter(torch.tensor(1.0))
+        if cfg.mask_prior not in ("box", "none"): raise ConfigError(f"mask_prior must be 'box' or 'none', got {cfg.mask_prior!r}")
+        if cfg.mask_prior == "box": self.box_prior_scale = nn.Parameter(torch.tensor(4.0))
         self.register_buffer("pixel_mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
@@ -210,13 +227,17 @@ class StudentImagePath(nn.Module):
         fused = tok.transpose(1, 2).reshape(B, D, h, w)
         pix = pix + F.interpolate(self.fused_to_pixel(fused), size=pix.shape[-2:], mode="bilinear", align_corners=False)
         heat = torch.einsum("bd,bdhw->bhw", F.normalize(self.heat_t(pooled), dim=-1), F.normalize(pix, dim=1)) * self.heat_scale + self.heat_bias
+        boxes = self.box_head(obj).sigmoid()
         mask_logits = torch.einsum("bqd,bdhw->bqhw", self.mask_head(obj), pix) + heat.unsqueeze(1)
+        if self.cfg.mask_prior == "box":
+            H, W = pix.shape[-2:]
+            mask_logits = mask_logits + box_prior(boxes.detach(), pixel_centres(H).to(pix), pixel_centres(W).to(pix), self.box_prior_scale)
         m = mask_logits.sigmoid().flatten(2)
         heat_under_mask = (m * heat.flatten(1).unsqueeze(1)).sum(-1) / m.sum(-1).clamp(min=1.0)
         score_logits = (self.score_q(obj) * self.score_t(pooled).unsqueeze(1)).sum(-1) / math.sqrt(D) + self.score_bias + heat_under_mask
         soft_max_heat = (torch.logsumexp(2.0 * heat.flatten(1), -1) - math.log(heat.shape[-1] * heat.shape[-2])) / 2.0
         presence_logit = self.presence_head(pres)[:, 0] + self.presence_heat * soft_max_heat
-        return {"mask_logits": mask_logits, "boxes": self.box_head(obj).sigmoid(), "scores": score_logits.sigmoid(),
+        return {"mask_logits": mask_logits, "boxes": boxes, "scores": score_logits.sigmoid(),
                 "score_logits": score_logits, "presence_logit": presence_logit, "features": p16,
                 "text_features": pooled, "heat_logits": heat}
 
@@ -292,9 +313,9 @@ def param_table(cfg: StudentConfig | str) -> dict:
             ("fusion", f"prompt pooling, FiLM, {cfg.fusion_layers} image->prompt cross-attention blocks", _count(ip.fusion) + _count(ip.text_pool) + _count(ip.film), True),
             ("decoder", f"{cfg.decoder_layers} DETR blocks, {cfg.num_queries} prompt-conditioned queries + presence token",
              _count(ip.decoder) + _count(ip.dec_norm) + ip.queries.numel() + _count(ip.query_text), True),
-            ("heads", "box, prompt-conditioned score, mask embedding, prompt heat map, presence",
+            ("heads", "box, prompt-conditioned score, mask embedding (+ box prior), prompt heat map, presence",
              sum(_count(getattr(ip, k)) for k in ("box_head", "score_q", "score_t", "mask_head", "presence_head", "heat_t"))
-             + sum(getattr(ip, k).numel() for k in ("score_bias", "heat_scale", "heat_bias", "presence_heat")), True),
+             + sum(getattr(ip, k).numel() for k in ("score_bias", "heat_scale", "heat_bias", "presence_heat", "box_prior_scale") if hasattr(ip, k)), True),
             ("text_encoder", f"OpenCLIP TextTransformer w{cfg.text_width} x{cfg.text_layers}, context {cfg.context_length} (once per prompt, cacheable)", _count(m.text_encoder), False)]
     table = [{"part": p, "what": w, "params": n, "per_frame": pf} for p, w, n, pf in rows]
     image_path = _count(ip)
@@ -379,7 +400,8 @@ class ImagePathX(StudentImagePath):
             if isinstance(self.neck, FPNX): self.neck.prepare([tuple(f.shape[-2:]) for f in lv])
             p16, pix = self.neck(lv)
         _, D, h, w = p16.shape; Dm, H, W = pix.shape[1:]
-        for name, t in (("pos", sine_pos(h, w, D)), ("ones_L", torch.ones(1, self.cfg.context_length, 1)),
+        for name, t in (("pos", sine_pos(h, w, D)), ("rows", pixel_centres(H)), ("cols", pixel_centres(W)),
+                        ("ones_L", torch.ones(1, self.cfg.context_length, 1)),
                         ("ones_m", torch.ones(1, 1, Dm)), ("ones_hw", torch.ones(1, H * W, 1)), ("zeros_hw", torch.zeros(1, h * w))):
             self.register_buffer(name, t.to(self.queries.device), persistent=False)
         return self
@@ -424,7 +446,11 @@ class ImagePathX(StudentImagePath):
         ones_m = _batch(self._const("ones_m", (1, 1, Dm), pix, lambda: torch.ones(1, 1, Dm)), B)
         inv_norm = torch.rsqrt(torch.clamp(torch.bmm(ones_m, pixf * pixf), min=1e-24))         # 1 / max(|pix|, eps)
         heat = torch.bmm(t, pixf) * inv_norm * self.heat_scale + self.heat_bias                # [B,1,HW]
+        boxes = torch.sigmoid(self.box_head(obj))
         mask_logits = torch.bmm(self.mask_head(obj), pixf) + heat                              # [B,Q,HW]
+        if self.cfg.mask_prior == "box":
+            rows = self._const("rows", (H,), pix, lambda: pixel_centres(H)); cols = self._const("cols", (W,), pix, lambda: pixel_centres(W))
+            mask_logits = (mask_logits.reshape(B, Q, H, W) + box_prior(boxes, rows, cols, self.box_prior_scale)).reshape(B, Q, H * W)
         ones_hw = _batch(self._const("ones_hw", (1, H * W, 1), pix, lambda: torch.ones(1, H * W, 1)), B)
         hm = torch.bmm(torch.sigmoid(mask_logits), torch.cat([heat.reshape(B, H * W, 1), ones_hw], -1))   # [B,Q,2]
         heat_under_mask = (hm[..., :1] / torch.clamp(hm[..., 1:], min=1.0)).reshape(B, Q)
@@ -434,7 +460,7 @@ class ImagePathX(StudentImagePath):
         mx = F.max_pool2d(h2, (H, W), (H, W))   # stride spelled out: CoreML's converter wants it                                                          # global max [B,1,1,1]
         soft_max_heat = ((torch.log(torch.exp(h2 - mx).mean((2, 3), keepdim=True)) + mx) * 0.5).reshape(B)
         presence_logit = self.presence_head(pres).reshape(B) + self.presence_heat * soft_max_heat
-        return {"mask_logits": mask_logits.reshape(B, Q, H, W), "boxes": torch.sigmoid(self.box_head(obj)),
+        return {"mask_logits": mask_logits.reshape(B, Q, H, W), "boxes": boxes,
                 "scores": torch.sigmoid(score_logits), "score_logits": score_logits, "presence_logit": presence_logit,
                 "features": p16, "text_features": pooled, "heat_logits": heat.reshape(B, H, W)}
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env python
+"""What makes the student answer the concept: the same phase-2 run (the world's annotations teach; the main job's small
+student, steps and batch) with each option, side by side.
+
+    python scripts/ablate_mask_prior.py WORLD OUT [STEPS] [OPTIONS]
+
+WORLD: a world folder (`sam3m4 data make-world`); OUT: one run folder per option. OPTIONS, comma-separated (default
+none,box): `StudentConfig.mask_prior` (none | box), `+groups` for `TrainConfig.group_by_image` (whole images per batch),
+optionally with a training negative mix `:NEGATIVE_RATIO:HARD_SHARE` (default `TrainConfig`'s), e.g. `box+groups:0.5:0.75`.
+Prints one JSON line per option: held-out mIoU (all, one-instance, several-instance prompts), false presence on hard and
+easy negatives, presence F1, cgF1, masks per instance, image-path parameters and its batch-1 latency on this CPU (median
+of 20; a figure for the cost, comparable only between runs made side by side on an idle machine)."""
+import json, sys
+from pathlib import Path
+
+import torch
+
+from sam3m4.data import DualTokenizer, build_datasets
+from sam3m4.evaluation import evaluate, model_cost
+from sam3m4.student import load_student, param_table
+from sam3m4.trainer import TrainConfig, train_phase
+
+KEYS = ("miou", "miou_one_instance", "miou_several_instances", "false_presence_hard", "false_presence_easy", "presence_f1", "cgf1",
+        "masks_per_gt")
+
+def main(world, out, steps=750, options="none,box"):
+    torch.set_num_threads(1)
+    for option in options.split(","):
+        student, *mix = option.split(":")
+        prior, *flags = student.split("+")
+        cfg = TrainConfig(phase=2, student="small", steps=steps, batch_size=16, warmup=30, ckpt_every=steps, log_every=50, val_samples=48,
+                          group_by_image="groups" in flags, **(dict(negative_ratio=float(mix[0]), hard_negative_share=float(mix[1])) if mix else {}))
+        run = Path(out)/option.replace(":", "_").replace("+", "_")
+        train_phase(cfg, world, run, teacher="annotation", progress=False, student_overrides={"mask_prior": prior})
+        model, _ = load_student(run)
+        _, val = build_datasets(world, model.cfg.image_size, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                                tokenizer=DualTokenizer(student_context=model.cfg.context_length))
+        r = evaluate(model, val, 200, progress=False)
+        print(json.dumps({"option": option, "steps": steps, "negative_ratio": cfg.negative_ratio, "hard_negative_share": cfg.hard_negative_share,
+                          "group_by_image": cfg.group_by_image,
+                          **{k: round(r[k], 4) if isinstance(r.get(k), float) else r.get(k) for k in KEYS},
+                          "image_path_params": param_table(model.cfg)["image_path_params"], "ms": round(model_cost(model, n=20)["ms"], 2)}),
+              flush=True)
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3: sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2], *(int(sys.argv[3]),) if len(sys.argv) > 3 else (), *(sys.argv[4:5]))
