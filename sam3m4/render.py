@@ -86,7 +86,7 @@ TEMPLATES = {
 <p>{{ note }}</p>
 <table><thead><tr><th>image</th><th>ground truth</th>{% for m in models %}<th>{{ m }}</th>{% endfor %}</tr></thead><tbody>
 {%- for it in items %}
-<tr><td>{{ it.image }}</td><td><img src="{{ it.gt.file|urlpath }}" width="192"><br>{{ it.gt.count }} instances</td>
+<tr><td>{{ it.image }}{% if it.why is defined and it.why %}<br><em>{{ it.why }}</em>{% endif %}</td><td><img src="{{ it.gt.file|urlpath }}" width="192"><br>{{ it.gt.count }} instances</td>
 {%- for m in models %}{% set r = it.models[m] %}<td><img src="{{ r.file|urlpath }}" width="192"><br>{{ r.kept }} kept of {{ r.candidates }}, presence {{ '%.2f'|format(r.presence) }}</td>{% endfor %}</tr>
 {%- endfor %}</tbody></table>{% endblock %}""",
     "qa_index.html": """\

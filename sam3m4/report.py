@@ -18,8 +18,8 @@ from .render import cell, report_html, report_markdown
 # %% auto #0
 __all__ = ['INSTANCE_FIGURES', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'CEILING_ROW', 'ABLATION_COLUMNS',
            'GateConfig', 'evaluate_gates', 'instance_rows', 'normalize_section', 'build_summary', 'compare_summaries',
-           'report_sections', 'summary_markdown', 'summary_html', 'write_summary', 'merge_summary', 'report_notebook',
-           'kernel_config', 'headline', 'run_notebook', 'run_report']
+           'concept_rows', 'report_sections', 'summary_markdown', 'summary_html', 'write_summary', 'merge_summary',
+           'report_notebook', 'kernel_config', 'headline', 'run_notebook', 'run_report']
 
 # %% ../nbs/33_report.ipynb #0a31407d
 @dataclass
@@ -30,6 +30,10 @@ class GateConfig:
     cgf1_vs_teacher: float = 0.8              # student cgF1 ≥ this × teacher cgF1 (both as decoded: score × presence, duplicate suppression)
     cgf1_no_nms_vs_teacher: float = 0.7       # student cgF1 with its duplicate suppression off ≥ this × teacher cgF1 (as decoded)
     masks_per_gt: float = 1.1                 # student masks kept per ground-truth instance (mean over positives) ≤ this
+    masks_per_gt_min: float = 0.9             # ... and ≥ this (one mask over two instances keeps 0.5 per instance)
+    miou_min: float = 0.72                    # student mIoU against the ground truth ≥ this, whatever the teacher
+    miou_several_vs_teacher: float = 0.9      # student mIoU on prompts with several instances ≥ this × the teacher's
+    false_presence_hard: float = 0.10         # share of hard negatives (absent, sharing a word with a present concept) answered present ≤ this
     quant_drop: float = 0.02                  # relative mIoU drop of each gated quantized mode ≤ this (2 %)
     quant_gate_modes: tuple = ("fp16", "int8")  # modes the quant gate applies to (the deployable defaults); others are shown, not gated
     target_fps: float = 10.0                  # deployment table: fps a backend must reach (1000 / latency_ms), shown per row
@@ -51,7 +55,11 @@ def evaluate_gates(summary: dict, cfg: GateConfig | None = None) -> dict:
          "presence_f1": gate(num(s.get("presence_f1")), cfg.presence_f1, lambda v, th: v >= th),
          "cgf1_vs_teacher": gate(ratio(s.get("cgf1"), t.get("cgf1")), cfg.cgf1_vs_teacher, lambda v, th: v >= th),
          "cgf1_no_nms_vs_teacher": gate(ratio(s.get("cgf1_no_nms"), t.get("cgf1")), cfg.cgf1_no_nms_vs_teacher, lambda v, th: v >= th),
-         "masks_per_gt": gate(num(s.get("masks_per_gt")), cfg.masks_per_gt, lambda v, th: v <= th)}
+         "masks_per_gt": gate(num(s.get("masks_per_gt")), [cfg.masks_per_gt_min, cfg.masks_per_gt], lambda v, th: th[0] <= v <= th[1]),
+         "miou": gate(num(s.get("miou")), cfg.miou_min, lambda v, th: v >= th),
+         "miou_several_vs_teacher": gate(ratio(s.get("miou_several_instances"), t.get("miou_several_instances")), cfg.miou_several_vs_teacher,
+                                         lambda v, th: v >= th),
+         "false_presence_hard": gate(num(s.get("false_presence_hard")), cfg.false_presence_hard, lambda v, th: v <= th)}
     for row in (summary.get("quant") if isinstance(summary.get("quant"), list) else []):
         if row.get("status") == "ok" and row.get("mode") in cfg.quant_gate_modes:
             g[f"quant_drop_{row['mode']}"] = gate(num(row.get("drop_rel")), cfg.quant_drop, lambda v, th: v <= th)
@@ -75,7 +83,11 @@ INSTANCE_FIGURES = (   # (figure, summary key, the gate that judges it or None: 
     ("masks kept per GT instance (mean)", "masks_per_gt", "masks_per_gt"),
     ("masks kept per GT instance (worst sample)", "masks_per_gt_worst", None),
     ("mIoU, prompts with one instance", "miou_one_instance", None),
-    ("mIoU, prompts with several instances (a mask each)", "miou_several_instances", None),
+    ("mIoU, prompts with several instances (a mask each)", "miou_several_instances", "miou_several_vs_teacher"),
+    ("false presence on hard negatives", "false_presence_hard", "false_presence_hard"),
+    ("false presence on easy negatives", "false_presence_easy", None),
+    ("IL_MCC, hard negatives", "il_mcc_hard", None),
+    ("IL_MCC, easy negatives", "il_mcc_easy", None),
 )
 
 def instance_rows(summary: dict) -> list[dict]:
@@ -90,7 +102,8 @@ def instance_rows(summary: dict) -> list[dict]:
         tkey = "cgf1" if key == "cgf1_no_nms" else key       # issue 15: the student without suppression against the teacher as decoded
         sv, tv = num(s.get(key)), num(t.get(tkey))
         g = gates.get(gate) if gate else None
-        target = "none" if not g else f"≤ {g['threshold']}" if gate == "masks_per_gt" else f"≥ {g['threshold']} × teacher"
+        target = ("none" if not g else f"{g['threshold'][0]} to {g['threshold'][1]}" if gate == "masks_per_gt"
+                  else f"≤ {g['threshold']}" if gate == "false_presence_hard" else f"≥ {g['threshold']} × teacher")
         rows.append({"figure": figure, "student": sv, "teacher": tv, "student / teacher": sv / tv if sv is not None and tv else None,
                      "target": target, "meets target": g["pass"] if g else None, "status": "gated" if g else "shown, not gated"})
     return rows
@@ -169,7 +182,7 @@ def _not_run(v): return isinstance(v, dict) and "not_run" in v
 CEILING_ROW = "ground truth as teacher (ceiling)"   # the report's `ceiling` section: the annotations scored through the same decoding
 
 def _quality_rows(s: dict) -> list[dict]:
-    q = ("miou", "presence_f1", "prompt_sensitivity", "cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst",
+    q = ("miou", "miou_several_instances", "false_presence_hard", "false_presence_easy", "presence_f1", "prompt_sensitivity", "cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst",
          "masks_per_gt_no_nms", "tp", "fp", "fn", "tn", "miou_vs_reference", "params", "size_mb", "ms")
     rows, v = [], s.get("video")
     jf_note = "see the video rows" if isinstance(v, dict) and not _not_run(v) else f"not run: {v['not_run']}" if _not_run(v) else "not run"
@@ -248,6 +261,16 @@ def _checklist(s: dict) -> list[dict]:
         {"check": "per-prompt HTML grids reviewed", "evidence": qa if qa else "not run: no visual QA in this report (sam3m4 qa --report DIR, "
                   "or nbs/41_visual_qa.ipynb -p report DIR; sam3m4 eval --qa DIR)", "figure": "by eye"}]
 
+def concept_rows(s: dict) -> list[dict] | str:
+    "Per concept, the student beside the teacher: instances, mIoU, false presence on the concept's hard and easy negatives."
+    per = {who: {r["concept"]: r for r in (s.get(k) or {}).get("per_concept") or []} for who, k in (("student", "student"), ("teacher", "teacher_metrics"))
+           if isinstance(s.get(k), dict)}
+    if not per.get("student"): return "Not run: no per-concept figures (an evaluation from before the negative sweep, or data without records)"
+    return [{"concept": c, "instances": r["instances"], "student mIoU": r["miou"], "teacher mIoU": per.get("teacher", {}).get(c, {}).get("miou"),
+             "hard negatives": r["hard_negatives"], "student false presence (hard)": r["false_presence_hard"],
+             "teacher false presence (hard)": per.get("teacher", {}).get(c, {}).get("false_presence_hard"),
+             "student false presence (easy)": r["false_presence_easy"]} for c, r in per["student"].items()]
+
 def report_sections(s: dict) -> list[tuple[str, object]]:
     "(title, rows | text) for each section of the report, in order; unmeasured sections carry their reason."
     def rows_or_why(v, fn):
@@ -269,6 +292,7 @@ def report_sections(s: dict) -> list[tuple[str, object]]:
                             f"Not run: {s['compare_why']}" if s.get("compare_why") else "Not run: no previous checkpoint given (-p compare CKPT)"),
                 ("Gates", [{"gate": k, **v} for k, v in s["gates"].items()]),
                 ("One mask per instance", instance_rows(s)),
+                ("Per concept", concept_rows(s)),
                 ("Artifacts", [{"file": a} for a in s.get("artifacts") or []] or "Not run: no artifacts recorded")]
     return sections
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .core import DataError, atomic_write_json, atomic_write_text
-from .data import DualTokenizer, GroundedDataset, build_datasets, collate_samples, load_prompts
+from .data import DualTokenizer, GroundedDataset, build_datasets, collate_samples, load_prompts, negative_kind
 from .decode import NMS_MODES, DecodeConfig, decode
 from .evaluation import as_predictor, student_predictor, teacher_predictor
 from .render import qa_index_html, qa_prompt_html
@@ -21,8 +21,8 @@ from .student import load_student
 from .teacher_cache import teacher_for
 
 # %% auto #0
-__all__ = ['OUTLINE_COLOURS', 'overlay_outlined', 'mask_grid', 'pairs_dataset', 'static_qa', 'QAExplorer', 'select_records',
-           'run_qa']
+__all__ = ['OUTLINE_COLOURS', 'overlay_outlined', 'mask_grid', 'pairs_dataset', 'choose_pairs', 'static_qa', 'QAExplorer',
+           'select_records', 'run_qa']
 
 # %% ../nbs/34_visual.ipynb #9080fde5
 OUTLINE_COLOURS = ((1.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1.0, 0.6, 0.8), (0.6, 0.3, 0.9))
@@ -37,8 +37,9 @@ def overlay_outlined(image: torch.Tensor, masks, width: int | None = None) -> np
         mk = m[k].numpy(); img[mk & ~binary_erosion(mk, iterations=w, border_value=0)] = OUTLINE_COLOURS[k % len(OUTLINE_COLOURS)]
     return img
 
-def mask_grid(ds, predictors: dict, indices: list[int], detect: DecodeConfig | None = None):
-    "Figure: one row per sample (prompt in the title), GT then one column per predictor ({'teacher': p, 'student': p}), decoded by `detect`."
+def mask_grid(ds, predictors: dict, indices: list[int], detect: DecodeConfig | None = None, why: list[str] | None = None):
+    """Figure: one row per sample (prompt in the title, and why it is shown: `why[row]`), GT then one column per predictor
+    ({'teacher': p, 'student': p}), decoded by `detect`."""
     import matplotlib.pyplot as plt
     detect = detect or DecodeConfig()
     predictors = {k: as_predictor(p) for k, p in predictors.items()}
@@ -47,37 +48,66 @@ def mask_grid(ds, predictors: dict, indices: list[int], detect: DecodeConfig | N
     outs = {k: p(batch) for k, p in predictors.items()}
     for r, i in enumerate(indices):
         g = batch["masks"][r]
-        axes[r, 0].imshow(overlay_outlined(batch["image"][r], g)); axes[r, 0].set_title(f"GT {batch['prompt'][r]!r}: {len(g)}", fontsize=8)
+        axes[r, 0].imshow(overlay_outlined(batch["image"][r], g))
+        axes[r, 0].set_title(f"GT {batch['prompt'][r]!r}: {len(g)}" + (f"\n{why[r]}" if why else ""), fontsize=8)
         for c, (k, o) in enumerate(outs.items(), 1):
             d = decode(o[r], detect, ds.size)
             axes[r, c].imshow(overlay_outlined(batch["image"][r], d["masks"]))
             axes[r, c].set_title(f"{k}: {len(d['scores'])} kept of {d['candidates']}, p={d['presence']:.2f}", fontsize=8)
     for ax in axes.flat: ax.axis("off")
     fig.suptitle(f"decoding: {detect.describe()}", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))   # room for the title above the first row's labels
     return fig
 
 # %% ../nbs/34_visual.ipynb #c30a4ce6
-def pairs_dataset(records: list, prompts: list[str], tokenizer: DualTokenizer, size: int) -> GroundedDataset:
-    "A GroundedDataset over every (record, prompt) pair, images outer, prompts inner."
+def pairs_dataset(records: list, prompts: list[str], tokenizer: DualTokenizer, size: int, pairs: list | None = None) -> GroundedDataset:
+    "A GroundedDataset over the (record index, prompt) `pairs`; by default every pair, images outer, prompts inner."
     ds = GroundedDataset(records, prompts, tokenizer, size, negative_ratio=0.0)
-    ds.samples = [(ri, p) for ri in range(len(records)) for p in prompts]
+    ds.samples = [tuple(x[:2]) for x in pairs] if pairs is not None else [(ri, p) for ri in range(len(records)) for p in prompts]
     return ds
 
 def _slug(s: str) -> str: return re.sub(r"[^A-Za-z0-9_-]+", "_", s).strip("_")[:60] or "prompt"
+
+# %% ../nbs/34_visual.ipynb #a09f33b1
+def choose_pairs(records: list, prompts: list[str], n: int, prefer=(), allowed=None) -> list[tuple[int, str, str]]:
+    """Up to `n` (record index, prompt, why) taken in turn from: prompts there several times, hard negatives, prompts there
+    once, easy negatives (each group in record order, the `prefer`red (image id, prompt) pairs first; with no prompt there
+    several times, the ones there once lead). `allowed`: a set of (record index, prompt) to choose from (e.g. the samples a
+    teacher cache holds); None: any."""
+    groups = {"several": [], "hard": [], "one": [], "easy": []}
+    for ri, r in enumerate(records):
+        for p in prompts:
+            if allowed is not None and (ri, p) not in allowed: continue
+            k = sum(a["category"] == p for a in r.annotations)
+            kind = "several" if k > 1 else "one" if k == 1 else negative_kind(p, r.categories)
+            related = ", ".join(sorted(c for c in r.categories if negative_kind(p, {c}) == "hard"))
+            why = {"several": f"there {k} times: one mask each?", "one": "typical: there once",
+                   "hard": f"hard negative: absent, {related} there", "easy": "easy negative: nothing related there"}[kind]
+            groups[kind].append((ri, p, why))
+    first = {(str(i), str(p)) for i, p in prefer}
+    for g in groups.values(): g.sort(key=lambda x: (str(records[x[0]].image_id), x[1]) not in first)   # stable: record order kept
+    order = ("several", "hard", "one", "easy") if groups["several"] else ("one", "hard", "easy")   # a present concept leads
+    picked, queues = [], [list(groups[k]) for k in order]
+    while len(picked) < n and any(queues):
+        for q in queues:
+            if q and len(picked) < n: picked.append(q.pop(0))
+    return picked
 
 # %% ../nbs/34_visual.ipynb #5dc97e1c
 def _models(predictors) -> dict:
     return dict(predictors) if isinstance(predictors, dict) else {getattr(predictors, "source", "model"): predictors}
 
 def static_qa(predictors, records: list, prompts: list[str], out_dir, size: int, tokenizer: DualTokenizer | None = None,
-              detect: DecodeConfig | None = None, batch_size: int = 8) -> dict:
+              detect: DecodeConfig | None = None, batch_size: int = 8, per_prompt: int | None = None) -> dict:
     """Write out_dir/index.html and out_dir/<prompt>/index.html: per image, the ground truth and each model of `predictors`
-    ({'teacher': p, 'student': p}, or one predictor) side by side as outlined PNGs; returns counts."""
+    ({'teacher': p, 'student': p}, or one predictor) side by side as outlined PNGs; returns counts. Every record is shown
+    with every prompt, or, with `per_prompt`, each prompt's page shows the `per_prompt` images `choose_pairs` picks, and why."""
     import matplotlib.pyplot as plt
     detect, preds = detect or DecodeConfig(), _models(predictors)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    ds = pairs_dataset(records, prompts, tokenizer or DualTokenizer(), size)
+    chosen = ([x for p in prompts for x in choose_pairs(records, [p], per_prompt)] if per_prompt
+              else [(ri, p, "named in the manifest") for ri in range(len(records)) for p in prompts])
+    ds = pairs_dataset(records, prompts, tokenizer or DualTokenizer(), size, chosen)
     by_prompt = {p: [] for p in prompts}
     for b in range(0, len(ds), batch_size):
         idx = list(range(b, min(len(ds), b + batch_size)))
@@ -86,7 +116,8 @@ def static_qa(predictors, records: list, prompts: list[str], out_dir, size: int,
             ri, p = ds.samples[i]; folder = out/_slug(p); folder.mkdir(exist_ok=True)
             stem, img = _slug(str(records[ri].image_id)), batch["image"][j]
             plt.imsave(folder/f"{stem}_gt.png", overlay_outlined(img, batch["masks"][j]))
-            item = {"image": str(Path(records[ri].file).name), "gt": {"file": f"{stem}_gt.png", "count": len(batch["masks"][j])}, "models": {}}
+            item = {"image": str(Path(records[ri].file).name), "why": chosen[i][2], "gt": {"file": f"{stem}_gt.png", "count": len(batch["masks"][j])},
+                    "models": {}}
             for k, o in outs.items():
                 d = decode(o[j], detect, size); name = f"{stem}_{_slug(k)}.png"
                 plt.imsave(folder/name, overlay_outlined(img, d["masks"]))
@@ -104,8 +135,8 @@ def static_qa(predictors, records: list, prompts: list[str], out_dir, size: int,
     kept = {k: sum(it["models"][k]["kept"] for v in by_prompt.values() for it in v) for k in preds}
     gt = sum(it["gt"]["count"] for v in by_prompt.values() for it in v)
     atomic_write_json(out/"qa.json", {"models": sources, "decode": {"score_thr": detect.score_thr, "nms": detect.nms, "nms_iou": detect.nms_iou},
-                                      "prompts": prompts, "images": len(records), "items": by_prompt})
-    return {"out": str(out), "prompts": len(prompts), "images": len(records), "index": str(out/"index.html"), "models": list(preds),
+                                      "prompts": prompts, "images": len({ri for ri, _, _ in chosen}), "items": by_prompt})
+    return {"out": str(out), "prompts": len(prompts), "images": len({ri for ri, _, _ in chosen}), "index": str(out/"index.html"), "models": list(preds),
             "masks_kept": kept, "gt_instances": gt}
 
 # %% ../nbs/34_visual.ipynb #db53b4be
@@ -172,11 +203,11 @@ def run_qa(ckpt, data, out, manifest=None, prompts=None, images: int = 12, detec
     "Static per-prompt HTML for a student checkpoint (its teacher beside it, if given); optionally linked from a report folder."
     model, state = load_student(ckpt)
     train_ds, val_ds = build_datasets(data, model.cfg.image_size)
-    recs = select_records(val_ds.records + train_ds.records, manifest) if manifest else val_ds.records[:images]
+    recs = select_records(val_ds.records + train_ds.records, manifest) if manifest else val_ds.records
     plist = load_prompts(prompts) if prompts else val_ds.prompts
     preds = {"teacher": teacher_predictor(teacher_for(teacher, val_ds, "val"))} if teacher else {}
     preds["student"] = student_predictor(model)
-    res = static_qa(preds, recs, plist, out, model.cfg.image_size, detect=detect)
+    res = static_qa(preds, recs, plist, out, model.cfg.image_size, detect=detect, per_prompt=None if manifest else images)
     res["table"] = [{"model": k, "masks kept": v, "ground-truth instances": res["gt_instances"]} for k, v in res["masks_kept"].items()]
     if report is not None: merge_summary(report, "visual_qa", res["index"])
     return {**res, "ckpt": state["path"], **({"report": str(report)} if report is not None else {})}

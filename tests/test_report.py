@@ -97,14 +97,14 @@ def test_evaluate_duplicates_suppressed_and_counted():
 
 
 def test_instance_figures_are_gated(tmp_path):
-    "Issue 15's figures reach the summary, its tables and the headline, and three of them decide the verdict."
+    "Issue 15's and 30's figures reach the summary, its tables and the headline, and five of them decide the verdict."
     from sam3m4.report import headline, instance_rows
     fig = {"pmf1": 0.5, "cgf1_no_nms": 0.3, "masks_per_gt": 1.6, "masks_per_gt_worst": 5.0, "masks_per_gt_no_nms": 2.5}
     s = _summary(student_extra=fig)
     write_summary(s, tmp_path)
     md, page = (tmp_path/"summary.md").read_text(), (tmp_path/"report.html").read_text()
     assert "## One mask per instance" in md and "<h2>One mask per instance</h2>" in page
-    assert md.count("shown, not gated") == 5 and md.count("| gated |") == 3
+    assert md.count("shown, not gated") == 7 and md.count("| gated |") == 5
     quality = md.split("## Model quality")[1].split("##")[0]
     for k in ("cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst"): assert f" {k} |" in quality.splitlines()[2], k
     assert "| 1.6 | 5 |" in quality and "each instance is one mask" in md
@@ -118,8 +118,10 @@ def test_instance_figures_are_gated(tmp_path):
 
 def _summary(student_extra=None, **kw):
     st = {"miou": 0.76, "presence_f1": 0.96, "prompt_sensitivity": 0.85, "cgf1": 0.6, "cgf1_no_nms": 0.5, "masks_per_gt": 1.0, "il_mcc": 0.8,
+          "miou_several_instances": 0.7, "false_presence_hard": 0.05,
           "tp": 5, "fp": 1, "fn": 1, "tn": 3, **(student_extra or {})}   # passes every gate (0.95 x mIoU, 0.86 x cgF1, ...)
-    te = {"miou": 0.8, "presence_f1": 1.0, "prompt_sensitivity": 0.9, "cgf1": 0.7, "il_mcc": 1.0, "tp": 6, "fp": 0, "fn": 0, "tn": 4}
+    te = {"miou": 0.8, "presence_f1": 1.0, "prompt_sensitivity": 0.9, "cgf1": 0.7, "il_mcc": 1.0, "miou_several_instances": 0.75,
+          "tp": 6, "fp": 0, "fn": 0, "tn": 4}
     return build_summary(student=st, teacher_metrics=te, teacher="annotation-teacher(world)", checkpoints={"student": "ck"}, **kw)
 
 
