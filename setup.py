@@ -62,6 +62,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=['sam3m4', 'sam3m4.*']),
     include_package_data = True,
+    package_data = {'sam3m4': ['assets/world_sam3/*']},   # the shipped world SAM 3 (world_sam3.shipped_world_sam3)
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },
     dependency_links = cfg.get('dep_links','').split(),

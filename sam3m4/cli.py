@@ -62,6 +62,7 @@ def _teacher_cache(args) -> dict:
     cfg = TeacherConfig(top_q=args.top_q, min_score=args.min_score, mask_size=args.teacher_mask_size, features=not args.no_features, device=args.device)
     splits = ("train", "val") if args.split == "both" else (args.split,)
     return build_teacher_caches(args.teacher, args.data, args.out, args.image_size, args.negative_ratio, args.val_fraction, args.seed,
+                                hard_negative_share=args.hard_negative_share,
                                 splits=splits, cfg=cfg, allow_partial=args.allow_partial, shard_size=args.shard_size,
                                 batch_size=args.batch_size, mask_size=args.mask_size, overwrite=args.overwrite, progress=not args.json)
 
@@ -79,10 +80,17 @@ def _teacher_fit_world(args) -> dict:
     kw |= {k: v for k, v in (("steps", args.steps), ("fit_images", args.fit_images), ("seed", args.seed)) if v is not None}
     r = fit_world_sam3(args.data, args.out, WorldSam3Config(**kw), resume=_resume_mode(args), from_scratch=args.from_scratch,
                        progress=not args.json)
+    if args.ship and r["status"] == "done":
+        from sam3m4.world_sam3 import ship_world_sam3, shipped_world_sam3_dir
+        given = sys.argv[sys.argv.index("fit-world") + 1:] if "fit-world" in sys.argv else []
+        command = " ".join(["sam3m4", "teacher", "fit-world"] + [a for a in given if a not in ("--resume", "--json")])   # as run from scratch
+        r["shipped"] = {"to": str(args.ship_to or shipped_world_sam3_dir()),
+                        **{k: v for k, v in ship_world_sam3(args.out, args.data, command, args.ship_to).items() if k in ("held_out", "weights_sha256")}}
     return {k: v for k, v in r.items() if k not in ("config", "history")} | {"table": _rounded(r.get("history", []))}
 
 def _teacher_args(parser) -> None:
     from sam3m4.teacher import TeacherConfig
+    from sam3m4.trainer import TrainConfig
     sub = parser.add_subparsers(dest="action", required=True)
     p = sub.add_parser("cache", help="run a teacher once over a dataset and write the teacher-output cache (resumable)")
     p.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or tar shard(s), or COCO json")
@@ -90,7 +98,9 @@ def _teacher_args(parser) -> None:
     p.add_argument("--teacher", default="annotation", help="'annotation' (the world's ground truth) or a local SAM 3 folder / sam3.pt")
     p.add_argument("--split", default="both", choices=["train", "val", "both"], help="which of the trainer's splits to cache (OUT/train, OUT/val)")
     p.add_argument("--image-size", type=int, default=128, help="dataset image side (must match `sam3m4 train`'s)")
-    p.add_argument("--negative-ratio", type=float, default=0.3, help="share of negative samples (must match `sam3m4 train`'s)")
+    p.add_argument("--negative-ratio", type=float, default=TrainConfig.negative_ratio, help="share of negative samples (must match `sam3m4 train`'s)")
+    p.add_argument("--hard-negative-share", type=float, default=TrainConfig.hard_negative_share,
+                   help="share of the negatives that are hard: absent, sharing a word with a present concept (must match `sam3m4 train`'s)")
     p.add_argument("--val-fraction", type=float, default=0.15, help="validation share of images (must match `sam3m4 train`'s)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (must match `sam3m4 train`'s)")
     p.add_argument("--top-q", type=int, default=TeacherConfig.top_q, help="SAM 3: queries kept per sample")
@@ -128,6 +138,9 @@ def _teacher_args(parser) -> None:
                    "seed + 1; 0: the data's train split)")
     p.add_argument("--seed", type=int, default=None, help="init, data order and its world (default 0)")
     p.add_argument("--tiny", action="store_true", help="tests: a tiny SAM 3, a few steps, the data's train split")
+    p.add_argument("--ship", action="store_true", help="when the fit is done, write it (fp16 weights + record.json with this command, "
+                   "the world's fingerprint, the curve and the shipped weights' figures) as the package's world SAM 3 (or to --ship-to)")
+    p.add_argument("--ship-to", type=Path, default=None, help="with --ship: another folder than the package's sam3m4/assets/world_sam3")
     p.add_argument("--resume", action="store_true", help="continue OUT's fit from its last checkpoint")
     p.add_argument("--from-scratch", action="store_true", help="start over: OUT's old checkpoints are moved aside")
     add_json_flag(p); p.set_defaults(func=_teacher_fit_world)
@@ -163,7 +176,7 @@ def _train(args) -> dict:
                 "table": _rounded(r["history"])}
     from sam3m4.trainer import phase_config, train_phase
     kw = {k: getattr(args, k) for k in ("student", "steps", "batch_size", "accum", "lr", "ckpt_every", "device", "seed", "workers",
-                                        "negative_ratio", "val_samples", "warmup") if getattr(args, k, None) is not None}
+                                        "negative_ratio", "hard_negative_share", "val_samples", "warmup") if getattr(args, k, None) is not None}
     r = train_phase(phase_config(int(args.phase), **kw), args.data, args.out, teacher=args.teacher, init=args.init, resume=resume,
                     from_scratch=args.from_scratch, progress=not args.json, backbone_weights=args.backbone_weights,
                     text_weights=args.text_weights).to_dict()
@@ -193,6 +206,8 @@ def _train_args(parser) -> None:
     parser.add_argument("--accum", type=int, help="micro-batches per step (gradient accumulation)")
     parser.add_argument("--lr", type=float); parser.add_argument("--ckpt-every", type=int); parser.add_argument("--warmup", type=int)
     parser.add_argument("--val-samples", type=int); parser.add_argument("--negative-ratio", type=float)
+    parser.add_argument("--hard-negative-share", type=float, help="share of the training negatives that are hard (absent, sharing a word "
+                        "with a present concept); default TrainConfig's")
     parser.add_argument("--device", default=None, help="auto (cuda > mps > cpu) | cpu | cuda | mps")
     parser.add_argument("--seed", type=int); parser.add_argument("--workers", type=int)
     add_json_flag(parser); parser.set_defaults(func=_train)
@@ -395,6 +410,7 @@ def _pipeline_config(args):
     if args.no_features: cfg.features = False
     if args.no_phase1_ablation: cfg.phase1_ablation = False
     if args.world_sam3 is not None: cfg.world_sam3 = args.world_sam3
+    if args.refit_world_sam3: cfg.refit_world_sam3 = True
     return cfg
 
 def _pipeline(args) -> dict:
@@ -411,9 +427,11 @@ def _pipeline_args(parser) -> None:
     parser.add_argument("--backbone-weights", type=Path, default=None, help="local timm backbone checkpoint to start the student from")
     parser.add_argument("--text-weights", type=Path, default=None, help="local open_clip text-tower checkpoint to start the student from")
     parser.add_argument("--sam3", type=Path, default=None, help="local SAM 3 weights (HF folder or sam3.pt); default: the built-in world's own SAM 3 (--world-sam3)")
-    parser.add_argument("--world-sam3", action=argparse.BooleanOptionalAction, default=None, help="on the built-in world without --sam3: fit "
-                        "SAM 3's architecture (reduced) to the world's ground truth first (stage world_sam3, `teacher fit-world`) and distil "
-                        "from it as from a user's SAM 3 (default; --tiny: off); --no-world-sam3: the world's annotations teach")
+    parser.add_argument("--world-sam3", action=argparse.BooleanOptionalAction, default=None, help="on the built-in world without --sam3: "
+                        "distil from the world's own SAM 3 (SAM 3's architecture, reduced, trained on the world: the one shipped in the package) "
+                        "as from a user's SAM 3 (default; --tiny: off); --no-world-sam3: the world's annotations teach")
+    parser.add_argument("--refit-world-sam3", action="store_true", help="fit the world's SAM 3 inside the job (stage world_sam3, "
+                        "`teacher fit-world`, about 8 minutes) instead of using the shipped one")
     parser.add_argument("--no-features", action="store_true", help="do not cache SAM 3's vision and text features (saves disk; skips phase 1)")
     parser.add_argument("--no-phase1-ablation", action="store_true", help="when phase 1 runs, do not also train phase 2 alone for phase 1 + "
                         "phase 2's steps (the report's phase-1 ablation: phase 1 → phase 2 vs phase 2 alone)")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_pipeline.ipynb #4328a629
 from __future__ import annotations
-import json, sys, time, traceback
+import json, shutil, sys, time, traceback
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -85,7 +85,8 @@ class PipelineConfig:
     text_weights: str | None = None      # local open_clip text-tower checkpoint the first trained phase starts from
     sam3: str | None = None              # local SAM 3 (HF folder or sam3.pt); None: the world's SAM 3 (world_sam3) or the annotations teach
     world_sam3: bool = True              # on the built-in world without --sam3: fit SAM 3 (reduced) to its ground truth and distil from it; False, or --data without --sam3: the annotations teach
-    world_sam3_steps: int | None = None  # its training steps; None: world_sam3.WorldSam3Config's
+    refit_world_sam3: bool = False       # fit the world's SAM 3 inside the job instead of using the one shipped in the package (world_sam3.shipped_world_sam3)
+    world_sam3_steps: int | None = None  # its training steps when fitted here; None: world_sam3.WorldSam3Config's
     student: str = "small"               # student config
     features: bool = True                # cache SAM 3's vision + text features (phase 1 runs from them); False saves disk, skips phase 1
     phase1_steps: int = 150              # phase-1 steps (only with a teacher that has vision features); 150 + 750 beat 300 + 600 on the world (16_world_sam3)
@@ -94,7 +95,8 @@ class PipelineConfig:
     video_steps: int = 400               # video tracker steps
     batch_size: int = 16                 # training batch size
     ckpt_every: int = 100                # checkpoint interval (a kill loses at most this many steps)
-    negative_ratio: float = 0.3          # share of negative samples (prompt absent)
+    negative_ratio: float = 0.3          # share of negative samples (prompt absent) in the training set
+    hard_negative_share: float = 0.5     # share of those that are hard (absent, sharing a word with a present concept)
     quant_modes: str = "fp16,int8,int8+int4,int4,qat"   # torchao modes compared
     backends: str = "xnnpack,coreml,qnn" # ExecuTorch backends tried (unavailable ones are recorded, not hidden)
     bundle_quant: str = "int8"           # the app bundle (text_encoder / image / tracker .pte for XNNPACK): none | int8
@@ -127,7 +129,7 @@ def _train_cfg(cfg: PipelineConfig, phase: int, steps: int | None = None):
     from sam3m4.trainer import TrainConfig
     steps = steps or (cfg.phase1_steps if phase == 1 else cfg.phase2_steps)
     return TrainConfig(phase=phase, student=cfg.student, steps=steps, batch_size=cfg.batch_size, ckpt_every=min(cfg.ckpt_every, steps),
-                       negative_ratio=cfg.negative_ratio, seed=cfg.seed, val_samples=min(48, cfg.num_val), warmup=max(1, min(30, steps // 10)),
+                       negative_ratio=cfg.negative_ratio, hard_negative_share=cfg.hard_negative_share, seed=cfg.seed, val_samples=min(48, cfg.num_val), warmup=max(1, min(30, steps // 10)),
                        log_every=max(1, min(10, steps // 20)))   # a short run still logs its first and last steps
 
 def stage_world(cfg: PipelineConfig):
@@ -142,6 +144,25 @@ def stage_world(cfg: PipelineConfig):
         return {"data": str(Path(cfg.work)/"world"), **man, "outputs": [str(Path(cfg.work)/"world"/"world.json")], "made": True}
     return Stage("world", run, doc="make the built-in world (or check the given data)")
 
+def _use_shipped_world_sam3(cfg: PipelineConfig, data, out: Path) -> dict | str:
+    """The stage's record when the shipped world SAM 3 is the teacher (copied into `out/sam3`), else why it is fitted here.
+    A damaged shipped copy is a CheckpointError (`shipped_world_sam3`), never a silent refit."""
+    from sam3m4.world_sam3 import shipped_world_sam3, world_fingerprint
+    if cfg.tiny: return "the tiny job fits a tiny SAM 3"
+    if cfg.refit_world_sam3: return "--refit-world-sam3"
+    folder, record = shipped_world_sam3()
+    if world_fingerprint(data) != record["world_fingerprint"]:
+        why = (f"{data} is not the world the shipped SAM 3 ({folder}) was scored on (world fingerprint differs from its record.json): "
+               "fitting one on this world instead")
+        print(f"world_sam3: {why}", file=sys.stderr)
+        return why
+    (out/"sam3").mkdir(parents=True, exist_ok=True)
+    for f in ("config.json", "model.safetensors"): shutil.copyfile(folder/f, out/"sam3"/f)
+    rec = {"sam3": str(out/"sam3"), "shipped": True, "record": str(folder/"record.json"), "steps": record["steps"],
+           "held_out": record["held_out"], "command": record["command"], "weights_sha256": record["weights_sha256"]}
+    atomic_write_json(out/"fit.json", {"status": "done", **rec})
+    return {**rec, "outputs": [str(out/"sam3"/"model.safetensors"), str(out/"fit.json")]}
+
 def stage_world_sam3(cfg: PipelineConfig):
     out = Path(cfg.work)/"world_sam3"
     def run(ctx):
@@ -150,14 +171,18 @@ def stage_world_sam3(cfg: PipelineConfig):
                    "world_sam3 is off (--no-world-sam3): the world's annotations teach")
             return {"skipped_reason": why, "outputs": []}
         from sam3m4.world_sam3 import TINY_WORLD_SAM3, WorldSam3Config, fit_world_sam3
+        refit = _use_shipped_world_sam3(cfg, _data(cfg, ctx), out)
+        if isinstance(refit, dict): return refit
         kw = dict(TINY_WORLD_SAM3) if cfg.tiny else {"steps": cfg.world_sam3_steps} if cfg.world_sam3_steps else {}
         r = fit_world_sam3(_data(cfg, ctx), out, WorldSam3Config(**{"seed": cfg.seed, **kw}))
-        return {**{k: r[k] for k in ("sam3", "steps", "best", "held_out", "trained_on", "params", "seconds")},
-                "outputs": [str(out/"sam3"/"model.safetensors"), str(out/"fit.json")]}
+        return {**{k: r[k] for k in ("sam3", "steps", "best", "held_out", "trained_on", "params", "seconds")}, "shipped": False,
+                "refit_reason": refit, "outputs": [str(out/"sam3"/"model.safetensors"), str(out/"fit.json")]}
     def check(rec):
         if _fits_world_sam3(cfg) == bool(rec.get("skipped_reason")): return "the teacher choice changed"
+        if not rec.get("skipped_reason") and cfg.refit_world_sam3 and rec.get("shipped"): return "--refit-world-sam3 asks for a fit here"
         return outputs_missing(rec)
-    return Stage("world_sam3", run, check, doc="fit SAM 3 (reduced) on the built-in world's ground truth: the teacher unless --sam3, --data or --no-world-sam3")
+    return Stage("world_sam3", run, check, doc="the built-in world's SAM 3 (shipped, or fitted here with --refit-world-sam3): the teacher "
+                 "unless --sam3, --data or --no-world-sam3")
 
 def stage_teacher_cache(cfg: PipelineConfig):
     def run(ctx):
@@ -165,7 +190,7 @@ def stage_teacher_cache(cfg: PipelineConfig):
         from sam3m4.teacher_cache import build_teacher_caches
         tc = _train_cfg(cfg, 2)
         res = build_teacher_caches(_teacher_spec(cfg), _data(cfg, ctx), Path(cfg.work)/"teacher_cache", student_config(cfg.student).image_size,
-                                   tc.negative_ratio, tc.val_fraction, tc.seed, features=cfg.features,
+                                   tc.negative_ratio, tc.val_fraction, tc.seed, features=cfg.features, hard_negative_share=tc.hard_negative_share,
                                    overwrite=True)   # the pipeline's own folder: another teacher's cache there is stale (same teacher: resumed)
         return {"cache": str(Path(cfg.work)/"teacher_cache"), "teacher": _teacher_spec(cfg), "source": res["source"],
                 "stores": res["stores"], "no_features": res["no_features"], "bytes_per_image": round(res["bytes_per_image"]),

@@ -4,16 +4,18 @@
 
 # %% ../nbs/16_world_sam3.ipynb #c33bd9e7
 from __future__ import annotations
-import random
+import hashlib, json, random, shutil
+from importlib.resources import files
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
-from .core import ConfigError, DataError, atomic_write_json, config_to_dict, load_checkpoint, seed_everything
-from .data import (DualTokenizer, GroundedDataset, WorldConfig, build_datasets, collate_samples, load_records, make_world,
-                         split_records)
+from .core import (CheckpointError, ConfigError, DataError, atomic_write_json, config_to_dict, load_checkpoint, seed_everything,
+                         sha256_file)
+from .data import (DualTokenizer, GroundedDataset, PromptGroups, WorldConfig, all_prompt_pairs, build_datasets, collate_groups,
+                         collate_samples, load_records, make_world, split_records)
 from .engine import LoopConfig, RunFolder, train_loop
 from .evaluation import evaluate
 from .losses import LossConfig, phase2_loss
@@ -24,37 +26,8 @@ from .teacher import (AnnotationTeacher, Sam3Teacher, TeacherConfig, letterbox_b
                             sam3_forward_batch)
 
 # %% auto #0
-__all__ = ['TINY_WORLD_SAM3', 'PromptGroups', 'all_prompt_pairs', 'collate_groups', 'sam3_training_outputs', 'WorldSam3Config',
-           'world_sam3_model', 'fit_world_sam3']
-
-# %% ../nbs/16_world_sam3.ipynb #a8ded6e1
-class PromptGroups(Dataset):
-    "Items of one image each: all its present prompts + one chunk of `negatives` absent ones, as rows of `samples`."
-    def __init__(self, samples: GroundedDataset, negatives: int = 2, seed: int = 0):
-        if negatives < 1: raise ConfigError(f"negatives must be at least 1, got {negatives}")
-        rng, by_image = random.Random(seed), {}
-        for j, (ri, prompt) in enumerate(samples.samples):
-            by_image.setdefault(ri, ([], []))[0 if prompt in samples.records[ri].categories else 1].append(j)
-        self.samples, self.items = samples, []
-        for ri in sorted(by_image):
-            pos, neg = by_image[ri]
-            rng.shuffle(neg)
-            chunks = [neg[k:k + negatives] for k in range(0, len(neg), negatives)] or [[]]
-            self.items += [pos + c for c in chunks if pos + c]
-    def __len__(self): return len(self.items)
-    def __getitem__(self, i): return [self.samples[j] for j in self.items[i]]
-
-def all_prompt_pairs(records: list, prompts: list[str], tokenizer: DualTokenizer, image_size: int, seed: int = 0) -> GroundedDataset:
-    "Every (image, prompt) pair of `records`: the present ones and all absent ones (`GroundedDataset` with every negative)."
-    ds = GroundedDataset(records, prompts, tokenizer, image_size, negative_ratio=0.0, seed=seed)
-    pos = set(ds.samples)
-    ds.samples = ds.samples + [(i, p) for i, r in enumerate(ds.records) for p in ds.prompts if (i, p) not in pos]
-    ds.n_negative = len(ds.samples) - ds.n_positive
-    return ds
-
-def collate_groups(items: list[list[dict]]) -> dict:
-    "A batch of `PromptGroups` items: their rows, flattened (an image's rows stay together)."
-    return collate_samples([row for item in items for row in item])
+__all__ = ['TINY_WORLD_SAM3', 'RECORD_FIGURES', 'sam3_training_outputs', 'WorldSam3Config', 'world_sam3_model', 'fit_world_sam3',
+           'shipped_world_sam3_dir', 'world_fingerprint', 'score_world_sam3', 'ship_world_sam3', 'shipped_world_sam3']
 
 # %% ../nbs/16_world_sam3.ipynb #d0e6beef
 def sam3_training_outputs(model, batch: dict) -> dict:
@@ -79,6 +52,7 @@ class WorldSam3Config(LoopConfig):
     log_every: int = 25             # metrics.jsonl row interval
     tensorboard: bool = False       # metrics.jsonl only
     negatives: int = 2              # absent prompts per image per step
+    hard_repeat: int = 2            # chunks an epoch a hard negative is in (an easy one: 1); `PromptGroups`
     fit_images: int = 2000          # images of the world it trains on (its own, drawn with seed + 1); 0: the data's train split
     image_size: int = 112           # SAM 3's input side (14 px patches: an 8 x 8 token grid)
     hidden: int = 64                # width of every part
@@ -92,7 +66,6 @@ class WorldSam3Config(LoopConfig):
     student_size: int = 128         # the frame the targets and the held-out scores are in (the student's input side)
     val_samples: int = 64           # held-out samples scored at each checkpoint
     val_fraction: float = 0.15      # the data's held-out share (as the student's phases split it)
-    negative_ratio: float = 0.3     # held-out negatives share (as the student's evaluation)
     loss: LossConfig = field(default_factory=lambda: LossConfig(match=MatchConfig(w_score=1.0)))   # geometry-led matching for a fit from random init (above)
 
 TINY_WORLD_SAM3 = dict(steps=4, batch_size=2, warmup=1, ckpt_every=2, log_every=1, fit_images=0, hidden=32, heads=2, ff_mult=2,
@@ -125,8 +98,8 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
     seed_everything(cfg.seed)
     recs, prompts, source = _fit_records(data, out, cfg, progress)
     tok = DualTokenizer()
-    train = PromptGroups(all_prompt_pairs(recs, prompts, tok, cfg.student_size, cfg.seed), cfg.negatives, cfg.seed)
-    _, val = build_datasets(data, cfg.student_size, cfg.negative_ratio, cfg.val_fraction, cfg.seed, tok)
+    train = PromptGroups(all_prompt_pairs(recs, prompts, tok, cfg.student_size, cfg.seed), cfg.negatives, cfg.seed, cfg.hard_repeat)
+    _, val = build_datasets(data, cfg.student_size, val_fraction=cfg.val_fraction, seed=cfg.seed, tokenizer=tok)
     if set(prompts) != set(val.prompts):
         raise DataError(f"{source}: its prompts {sorted(prompts)} differ from {data}'s {sorted(val.prompts)}; fit on the same concepts")
     model, annotations = world_sam3_model(cfg), AnnotationTeacher()
@@ -139,8 +112,9 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
     def validate_fn():
         r = evaluate(Sam3Teacher(model, cfg=TeacherConfig(features=False)), val, num=cfg.val_samples, sens_images=4, progress=False)
         model.train()
-        m = {k: r[k] for k in ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "cgf1", "prompt_sensitivity", "masks_per_gt")}
-        return m, (m["miou"] or 0.0) + (m["presence_f1"] or 0.0)
+        m = {k: r[k] for k in ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "false_presence_hard",
+                               "false_presence_easy", "cgf1", "prompt_sensitivity", "masks_per_gt")}
+        return m, (m["miou"] or 0.0) + (m["presence_f1"] or 0.0) - (m["false_presence_hard"] or 0.0)
 
     def restore_fn(sd, state, ck): model.load_state_dict(sd)
 
@@ -162,3 +136,65 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
     rec |= {"status": "done", "sam3": str(out/"sam3"), "best": best.name, "held_out": state["metrics"], "history": res.history}
     atomic_write_json(out/"fit.json", rec)
     return rec
+
+# %% ../nbs/16_world_sam3.ipynb #a99dd2fd
+def shipped_world_sam3_dir() -> Path:
+    "Where the package keeps the shipped world SAM 3 (`sam3m4/assets/world_sam3`)."
+    return Path(str(files("sam3m4")))/"assets"/"world_sam3"
+
+_WORLD_IMAGE_KEYS = ("n_images", "image_size", "max_concepts", "max_instances", "min_area", "seed")
+
+def world_fingerprint(world) -> str:
+    "sha256 of a world folder's image settings (`world.json`) and annotations (`coco.json`): which held-out images a fit saw."
+    w = Path(world)
+    try: cfg = json.loads((w/"world.json").read_text())["config"]
+    except (OSError, json.JSONDecodeError, KeyError) as e:
+        raise DataError(f"{w}: no readable world.json ({e}); make the world with `sam3m4 data make-world {w}`") from e
+    h = hashlib.sha256(json.dumps({k: cfg.get(k) for k in _WORLD_IMAGE_KEYS}, sort_keys=True).encode())
+    h.update((w/"coco.json").read_bytes())
+    return h.hexdigest()
+
+def score_world_sam3(folder, world, num: int = 200, progress: bool = False) -> dict:
+    "`evaluate` of a world SAM 3 folder on the world's held-out split, at the student's frame (the report's figures)."
+    from sam3m4.teacher_cache import make_teacher
+    _, val = build_datasets(world, WorldSam3Config.student_size, val_fraction=WorldSam3Config.val_fraction, seed=WorldSam3Config.seed)
+    return evaluate(make_teacher(str(folder), TeacherConfig(features=False)), val, num=num, progress=progress)
+
+RECORD_FIGURES = ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "false_presence_hard", "false_presence_easy",
+                  "cgf1", "cgf1_no_nms", "il_mcc", "masks_per_gt", "prompt_sensitivity", "samples", "hard_negatives")
+
+def ship_world_sam3(fit_out, world, command: str, dest=None) -> dict:
+    """Write a finished fit (`fit_world_sam3`'s `out`) as the shipped folder `dest` (default: the package's): its config, its
+    weights in fp16 and record.json; the record's figures are the written folder's, scored on `world`."""
+    from safetensors.torch import load_file, save_file
+    fit_out, dest = Path(fit_out), Path(dest or shipped_world_sam3_dir())
+    fit = json.loads((fit_out/"fit.json").read_text())
+    if fit.get("status") != "done": raise ConfigError(f"{fit_out}: the fit is not finished ({fit.get('status')}); run it to its last step first")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(fit["sam3"])/"config.json", dest/"config.json")
+    sd = load_file(Path(fit["sam3"])/"model.safetensors")
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, dest/"model.safetensors", metadata={"format": "pt"})
+    held = score_world_sam3(dest, world)
+    record = {"kind": "sam3m4-world-sam3", "version": 1, "command": command, "world_fingerprint": world_fingerprint(world),
+              "steps": fit["steps"], "seed": fit["config"]["seed"], "params": fit["params"], "seconds": fit["seconds"],
+              "trained_on": Path(fit["trained_on"]).name, "weights_dtype": "float16",
+              "weights_sha256": sha256_file(dest/"model.safetensors"), "config": fit["config"],
+              "curve": [{k: v for k, v in h.items() if k != "split"} for h in fit.get("history", []) if h.get("split") == "val"],
+              "fit_held_out": fit.get("held_out"), "held_out": {k: held.get(k) for k in RECORD_FIGURES}}
+    atomic_write_json(dest/"record.json", record)
+    return record
+
+def shipped_world_sam3(folder=None) -> tuple[Path, dict]:
+    "(folder, record) of the shipped world SAM 3, checked: the record parses and the weights' sha256 is the record's."
+    folder = Path(folder or shipped_world_sam3_dir())
+    refit = ("refit it: `sam3m4 pipeline --refit-world-sam3` (inside the job), or `sam3m4 teacher fit-world` with the record's "
+             "command (`--ship` writes the package's copy)")
+    try: record = json.loads((folder/"record.json").read_text())
+    except (OSError, json.JSONDecodeError) as e: raise CheckpointError(f"{folder/'record.json'}: unreadable ({e}); {refit}") from e
+    if not isinstance(record, dict) or not {"weights_sha256", "world_fingerprint", "held_out"} <= set(record):
+        raise CheckpointError(f"{folder/'record.json'}: not a world SAM 3 record (weights_sha256, world_fingerprint, held_out); {refit}")
+    w = folder/"model.safetensors"
+    if not w.is_file() or sha256_file(w) != record["weights_sha256"]:
+        raise CheckpointError(f"{w}: {'missing' if not w.is_file() else 'its sha256 differs from record.json'}: the shipped SAM 3 is "
+                              f"damaged or was replaced; reinstall the package, or {refit}")
+    return folder, record

@@ -1,0 +1,49 @@
+"The shipped world SAM 3: it loads through the user's loader, scores what its record says on the main job's world, and the
+pipeline uses it only on that world (another world is refitted, and said so); a damaged copy is a named error."
+import json, shutil
+from pathlib import Path
+
+import pytest
+
+from sam3m4.core import CheckpointError
+from sam3m4.data import TINY_WORLD, WorldConfig, make_world
+from sam3m4.pipeline import PipelineConfig, _use_shipped_world_sam3
+from sam3m4.sam3_weights import load_sam3
+from sam3m4.world_sam3 import score_world_sam3, shipped_world_sam3, shipped_world_sam3_dir, world_fingerprint
+
+FIGURES = ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "false_presence_hard", "cgf1")
+
+@pytest.fixture(scope="module")
+def main_world(tmp_path_factory):
+    "The main job's world (`PipelineConfig`'s: 240 images, seed 0), its images only: the same images, so the same fingerprint."
+    w = tmp_path_factory.mktemp("world")/"w"
+    make_world(w, WorldConfig(n_images=PipelineConfig.world_images, seed=PipelineConfig.seed, n_videos=0), progress=False)
+    return w
+
+def test_shipped_folder_loads_and_matches_its_record(main_world):
+    folder, record = shipped_world_sam3()
+    assert folder == shipped_world_sam3_dir() and (folder/"model.safetensors").stat().st_size <= 20e6
+    model, _, rep = load_sam3(folder)                                   # the loader `--sam3` uses: nothing missing, fp32 on load
+    assert (rep["kind"], rep["missing"], rep["unexpected"]) == ("hf", [], [])
+    assert next(model.parameters()).dtype.is_floating_point and str(next(model.parameters()).dtype) == "torch.float32"
+    assert record["world_fingerprint"] == world_fingerprint(main_world)
+    assert record["command"].startswith("sam3m4 teacher fit-world") and record["curve"] and record["steps"] == record["config"]["steps"]
+    got = score_world_sam3(folder, main_world, num=record["held_out"]["samples"])
+    for k in FIGURES: assert got[k] == pytest.approx(record["held_out"][k], abs=0.01), k
+
+def test_pipeline_uses_it_only_on_its_world(main_world, tmp_path, capsys):
+    cfg = PipelineConfig(work=str(tmp_path/"work"))
+    rec = _use_shipped_world_sam3(cfg, main_world, tmp_path/"ws3")
+    assert rec["shipped"] and (tmp_path/"ws3"/"sam3"/"model.safetensors").read_bytes() == (shipped_world_sam3_dir()/"model.safetensors").read_bytes()
+    assert json.loads((tmp_path/"ws3"/"fit.json").read_text())["held_out"] == shipped_world_sam3()[1]["held_out"]
+    make_world(tmp_path/"tiny", TINY_WORLD, progress=False)
+    why = _use_shipped_world_sam3(cfg, tmp_path/"tiny", tmp_path/"ws3b")
+    assert isinstance(why, str) and "fingerprint differs" in why and "fingerprint differs" in capsys.readouterr().err
+    assert _use_shipped_world_sam3(PipelineConfig(work=str(tmp_path), refit_world_sam3=True), main_world, tmp_path/"x") == "--refit-world-sam3"
+
+def test_damaged_copy_is_a_named_error(tmp_path):
+    bad = tmp_path/"ws3"; shutil.copytree(shipped_world_sam3_dir(), bad)
+    (bad/"model.safetensors").write_bytes((bad/"model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(CheckpointError, match="sha256 differs from record.json.*refit"): shipped_world_sam3(bad)
+    (bad/"record.json").write_text("[]")
+    with pytest.raises(CheckpointError, match="not a world SAM 3 record"): shipped_world_sam3(bad)
