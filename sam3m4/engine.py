@@ -156,6 +156,12 @@ class RunFolder:
         self.out.mkdir(parents=True, exist_ok=True)
         with open(self.out/"metrics.jsonl", "a") as f: f.write(json.dumps(row) + "\n")
 
+    def rows(self, split: str | None = None) -> list[dict]:
+        "metrics.jsonl's rows in the order written: the training rows (`split=None`) or one split's (`'val'`)."
+        log = self.out/"metrics.jsonl"
+        rows = [json.loads(l) for l in log.read_text().splitlines() if l.strip()] if log.is_file() else []
+        return [r for r in rows if r.get("split") == split]
+
     def cut_logs(self, step: int) -> None:
         "Drop metrics.jsonl rows after `step` (a killed run's tail beyond its last checkpoint) and half-written checkpoints."
         log = self.out/"metrics.jsonl"

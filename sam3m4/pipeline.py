@@ -242,8 +242,8 @@ def _settings_changed(rec: dict, cfg: PipelineConfig, phase: int) -> str | None:
 def _loss_ends(run_dir: Path, phase: int) -> dict:
     "The first and last logged training loss of a run and its parts (phase 1: `vision` and `text` alignment)."
     from sam3m4.losses import PHASE1_PARTS, PHASE2_PARTS
-    rows = [json.loads(l) for l in (run_dir/"metrics.jsonl").read_text().splitlines() if l.strip()] if (run_dir/"metrics.jsonl").is_file() else []
-    rows = [r for r in rows if "split" not in r]
+    from sam3m4.engine import RunFolder
+    rows = RunFolder(run_dir).rows()
     keys = ("loss", *(PHASE1_PARTS if phase == 1 else PHASE2_PARTS))
     pick = lambda r: {"step": r["step"], **{k: r[k] for k in keys if k in r}}
     return {"first": pick(rows[0]), "last": pick(rows[-1])} if rows else {}

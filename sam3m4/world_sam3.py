@@ -90,6 +90,11 @@ def _fit_records(data, out: Path, cfg: WorldSam3Config, progress: bool) -> tuple
     recs, prompts = load_records(data)
     return split_records(recs, cfg.val_fraction)[0], prompts, f"{data} (train split)"
 
+def _earlier_seconds(out: Path, continuing: bool) -> float:
+    "Training seconds the runs before this one spent (their fit.json), so a resumed fit's record holds the whole fit's time."
+    try: return float(json.loads((out/"fit.json").read_text()).get("seconds") or 0.0) if continuing else 0.0
+    except (OSError, json.JSONDecodeError, TypeError, ValueError): return 0.0
+
 def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = "auto", from_scratch: bool = False,
                    progress: bool = True, stop_after: int | None = None) -> dict:
     """Train SAM 3 (reduced) on the ground truth of `data` (a world folder) into `out`; write its best checkpoint as the
@@ -126,9 +131,11 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
                      describe=lambda b: ", ".join(f"{i}:{p}" for i, p in zip(b["image_id"], b["prompt"])))
     rec = {"sam3": None, "steps": res.steps, "of": cfg.steps, "resumed_from": res.resumed_from, "moved_aside": moved,
            "train_images": len({ri for ri, _ in train.samples.samples}), "train_items": len(train), "trained_on": source,
-           "params": param_count(model), "seconds": res.seconds, "steps_per_s": res.steps_per_s,
+           "params": param_count(model), "seconds": round(res.seconds + _earlier_seconds(out, continuing), 2), "steps_per_s": res.steps_per_s,
            "config": config_to_dict(cfg)}
-    if res.steps < cfg.steps: return rec | {"status": "stopped"}
+    if res.steps < cfg.steps:
+        atomic_write_json(out/"fit.json", rec := rec | {"status": "stopped"})
+        return rec
     best = Path(res.best or res.latest)
     weights, state, _ = load_checkpoint(best)
     model.load_state_dict(weights)
@@ -179,7 +186,7 @@ def ship_world_sam3(fit_out, world, command: str, dest=None) -> dict:
               "steps": fit["steps"], "seed": fit["config"]["seed"], "params": fit["params"], "seconds": fit["seconds"],
               "trained_on": Path(fit["trained_on"]).name, "weights_dtype": "float16",
               "weights_sha256": sha256_file(dest/"model.safetensors"), "config": fit["config"],
-              "curve": [{k: v for k, v in h.items() if k != "split"} for h in fit.get("history", []) if h.get("split") == "val"],
+              "curve": fit.get("history", []),
               "fit_held_out": fit.get("held_out"), "held_out": {k: held.get(k) for k in RECORD_FIGURES}}
     atomic_write_json(dest/"record.json", record)
     return record

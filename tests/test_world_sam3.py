@@ -1,5 +1,5 @@
-"The shipped world SAM 3: it loads through the user's loader, scores what its record says on the main job's world, and the
-pipeline uses it only on that world (another world is refitted, and said so); a damaged copy is a named error."
+"""The shipped world SAM 3: it loads through the user's loader, scores what its record says on the main job's world, and the
+pipeline uses it only on that world (another world is refitted, and said so); a damaged copy is a named error."""
 import json, shutil
 from pathlib import Path
 
