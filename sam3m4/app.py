@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import ConfigError, DataError, Sam3m4Error, atomic_write_json, sha256_file
+from .core import ConfigError, DataError, Sam3m4Error, atomic_write_json, native_stderr_filtered, sha256_file
 from .data import VideoClipDataset, DualTokenizer, frame_files, letterbox, letterbox_hw, overlay, read_image
 from .decode import DecodeConfig, decode
 from .metrics import jf_video, mean_or_nan
@@ -97,9 +97,10 @@ class Bundle:
             if not f.is_file(): raise ConfigError(f"{f}: missing; the manifest lists it (copy the whole bundle folder)")
             if verify and sha256_file(f) != p["sha256"]: raise ConfigError(f"{f}: its sha256 differs from the manifest's (changed or truncated); rebuild the bundle")
             if not m.get("runtime", {}).get("runs_here", True): continue    # e.g. CoreML off Apple: checked, not loaded
-            program = runtime.load_program(f)
-            for meth, spec in p["methods"].items():
-                self.specs[f"{name}.{meth}"], self.methods[f"{name}.{meth}"] = spec, program.load_method(meth)
+            with native_stderr_filtered():   # the runtime's C++ notes at its first load (core.NOISE_NATIVE)
+                program = runtime.load_program(f)
+                for meth, spec in p["methods"].items():
+                    self.specs[f"{name}.{meth}"], self.methods[f"{name}.{meth}"] = spec, program.load_method(meth)
         self._prompts = {}
 
     def run(self, method: str, *inputs: torch.Tensor) -> list[torch.Tensor]:

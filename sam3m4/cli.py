@@ -8,7 +8,7 @@ import argparse, json, os, sys
 from pathlib import Path
 
 from fastcore.imports import in_ipython
-from .core import CKPT_RULE, ConfigError, Sam3m4Error, project_outputs
+from .core import CKPT_RULE, ConfigError, Sam3m4Error, project_outputs, quiet_third_party
 
 # %% auto #0
 __all__ = ['COMMANDS', 'add_json_flag', 'build_parser', 'format_human', 'main']
@@ -467,7 +467,8 @@ def _top_help() -> str:
     rows = "\n".join(f"  {c:<{w}}  {h}" for c, (_, h) in COMMANDS.items())
     return ("usage: sam3m4 <command> [options]   (sam3m4 <command> --help for its options)\n\n"
             "Distill SAM 3 into a mobile student, quantize it and ship it with ExecuTorch.\n\n"
-            f"commands:\n{rows}\n\nEvery command takes --json and then prints one JSON document on stdout.")
+            f"commands:\n{rows}\n\nEvery command takes --json and then prints one JSON document on stdout, and --verbose to show the\n"
+            "third-party warnings and runtime notes it filters by default (sam3m4.core.NOISE_*).")
 
 def build_parser(command: str) -> argparse.ArgumentParser:
     "The parser of `sam3m4 <command>`."
@@ -497,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in ("-V", "--version"):
         from sam3m4 import __version__; print(__version__); return 0
     as_json = "--json" in argv
+    if "--verbose" in argv: argv.remove("--verbose"); os.environ["SAM3M4_VERBOSE"] = "1"   # every command: third-party messages unfiltered
+    quiet_third_party()
     try:
         parser = build_parser(argv[0])
         args = parser.parse_args(argv[1:])

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #7176ceff
 from __future__ import annotations
-import dataclasses, hashlib, json, os, pickle, random, shutil, tempfile, types, typing
+import contextlib, dataclasses, hashlib, json, logging, os, pickle, random, re, shutil, sys, tempfile, types, typing, warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -13,11 +13,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'CKPT_RULE', 'Sam3m4Error', 'DataError', 'CheckpointError', 'ConfigError', 'BackendUnavailable',
-           'pick_device', 'seed_everything', 'config_to_dict', 'config_from_dict', 'atomic_write_bytes',
-           'atomic_write_text', 'atomic_write_json', 'sha256_file', 'state_fingerprint', 'dated_dir', 'project_outputs',
-           'save_checkpoint', 'load_checkpoint', 'resolve_checkpoint', 'state_dict_report', 'raise_unless_fits',
-           'load_state_dict_checked', 'read_state_dict']
+__all__ = ['CKPT_FORMAT', 'CKPT_RULE', 'NOISE_WARNINGS', 'NOISE_LOGS', 'NOISE_NATIVE', 'Sam3m4Error', 'DataError',
+           'CheckpointError', 'ConfigError', 'BackendUnavailable', 'pick_device', 'seed_everything', 'config_to_dict',
+           'config_from_dict', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'sha256_file',
+           'state_fingerprint', 'dated_dir', 'project_outputs', 'save_checkpoint', 'load_checkpoint',
+           'resolve_checkpoint', 'state_dict_report', 'raise_unless_fits', 'load_state_dict_checked', 'read_state_dict',
+           'verbose_console', 'quiet_third_party', 'native_stderr_filtered']
 
 # %% ../nbs/00_core.ipynb #1ecd3e6b
 class Sam3m4Error(Exception):
@@ -270,3 +271,49 @@ def read_state_dict(path, fix: str = "save its state dict alone (torch.save(mode
                               f"expected a flat dict, or one under 'state_dict' / 'model'); {fix}")
     if all(k.startswith("module.") for k in sd): sd = {k[len("module."):]: v for k, v in sd.items()}   # saved from DDP
     return sd
+
+# %% ../nbs/00_core.ipynb #6d5ca47a
+NOISE_WARNINGS = (   # (category, module (regex), message (regex)): Python warnings that say nothing to a sam3m4 user
+    (UserWarning, r"executorch\.devtools\.inspector", r"Output Buffer not found"),   # ETDump read for timings, no debug buffer asked for
+    (RuntimeWarning, r"coremltools\.converters\.mil", r"overflow encountered in cast"),   # a constant saturating in CoreML's fp16 lowering (the program cannot run here)
+)
+NOISE_LOGS = (   # (logger, highest level dropped, message (regex)): log records, filtered on the logger that makes them
+    ("torch.utils._pytree", logging.WARNING, r"register_constant\(\) on Enum subclasses is deprecated"),   # torchao's enums, at its import
+    ("executorch.backends.apple.coreml.partition.coreml_partitioner", logging.INFO, r""),                 # partitioning progress notes
+    ("executorch.backends.apple.coreml.compiler.coreml_preprocess", logging.WARNING, r"CoreML specification version"),   # deployment target
+)
+NOISE_NATIVE = (   # lines the ExecuTorch runtime's C++ writes to the process's stderr
+    r"^\[cpuinfo_utils\.cpp:\d+\]",                                   # probing /sys for CPU details at the first XNNPACK load
+    r"^\[method\.cpp:\d+\] Backend CoreMLBackend is not registered",   # a CoreML program loaded off Apple (the export records why)
+)
+
+def verbose_console() -> bool:
+    "Whether third-party messages stay unfiltered: `SAM3M4_VERBOSE=1` (the CLI's `--verbose` sets it)."
+    return os.environ.get("SAM3M4_VERBOSE", "") not in ("", "0")
+
+class _DropRecords(logging.Filter):
+    "Drops its logger's records at or below `level` whose message matches `pattern`."
+    def __init__(self, pattern: str, level: int): super().__init__(); self.pattern, self.level = re.compile(pattern), level
+    def filter(self, record) -> bool: return not (record.levelno <= self.level and self.pattern.search(record.getMessage()))
+
+def quiet_third_party() -> None:
+    "Filter `NOISE_WARNINGS` and `NOISE_LOGS` at their source, once per process; nothing when `verbose_console()`."
+    if verbose_console(): return
+    for category, module, message in NOISE_WARNINGS: warnings.filterwarnings("ignore", message=message, category=category, module=module)
+    for name, level, pattern in NOISE_LOGS:
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _DropRecords) and f.pattern.pattern == pattern for f in log.filters): log.addFilter(_DropRecords(pattern, level))
+
+@contextlib.contextmanager
+def native_stderr_filtered(patterns=NOISE_NATIVE):
+    """Run a block whose C++ code writes to the process's stderr (fd 2); afterwards replay the lines no pattern matches
+    (Python's own stderr writes in the block come after it, in order). Unfiltered when `verbose_console()`."""
+    if verbose_console(): yield; return
+    sys.stderr.flush(); saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try: yield
+        finally:
+            sys.stderr.flush(); os.dup2(saved, 2); os.close(saved); tmp.seek(0)
+            keep = [l for l in tmp.read().decode(errors="replace").splitlines(keepends=True) if not any(re.search(p, l) for p in patterns)]
+            if keep: sys.stderr.write("".join(keep)); sys.stderr.flush()

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from safetensors.torch import save_file
 
-from .core import (BackendUnavailable, ConfigError, Sam3m4Error, atomic_write_bytes, atomic_write_json, dated_dir,
+from .core import (BackendUnavailable, ConfigError, Sam3m4Error, atomic_write_bytes, atomic_write_json, dated_dir, native_stderr_filtered,
                          project_outputs, sha256_file)
 from .data import DualTokenizer, load_prompts
 from .decode import DecodeConfig, decode
@@ -277,7 +277,7 @@ def _load_method(path, method: str = "forward"):
     "A loaded method of the .pte at `path` (the quantized kernels registered first)."
     _register_quantized_kernels()
     from executorch.runtime import Runtime
-    return Runtime.get().load_program(Path(path)).load_method(method)
+    with native_stderr_filtered(): return Runtime.get().load_program(Path(path)).load_method(method)
 
 def run_pte(path, inputs: tuple, method: str = "forward") -> list[torch.Tensor]:
     "Run `method` of the .pte at `path` with the ExecuTorch runtime (Python bindings)."
@@ -298,7 +298,7 @@ def delegated_time_share(path, inputs: tuple, method: str = "forward", runs: int
     from executorch.devtools import Inspector
     from executorch.extension.pybindings import portable_lib
     _register_quantized_kernels()
-    mod = portable_lib._load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
+    with native_stderr_filtered(): mod = portable_lib._load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
     for _ in range(runs): mod.run_method(method, list(inputs))
     with tempfile.TemporaryDirectory() as d:
         dump = Path(d)/"run.etdp"; mod.write_etdump_result_to_file(str(dump))
@@ -460,7 +460,9 @@ def export_pte(model: nn.Module, example_inputs, backend: str, out_dir, name: st
     if not cfg.parity: reason = "parity not run (parity=False)"
     elif not avail["run"]:
         reason = f"lowered; not run here: {avail['why_not_run']}"
-        try: run_pte(pte, inputs); reason = "lowered; ran here unexpectedly"   # confirm the runtime really lacks it
+        try:   # confirm the runtime really lacks it (its own "not registered" line is filtered: this reason says it)
+            with native_stderr_filtered(): run_pte(pte, inputs)
+            reason = "lowered; ran here unexpectedly"
         except Exception as e: meta["runtime_error"] = f"{type(e).__name__}: {e}"
     else:
         outs = run_pte(pte, inputs)

@@ -1,6 +1,6 @@
 """The main job end to end on the tiny world: SIGKILL mid-training and a rerun that completes, every report
 section present, the unavailable backend recorded, and a truncated checkpoint refused by its checksum."""
-import json, os, signal, subprocess, sys, time
+import json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 
@@ -22,6 +22,8 @@ def test_pipeline_kill_resume_and_report(tmp_path):
     r = subprocess.run(_cmd(work, reports), capture_output=True, text=True, env=env, timeout=1800)
     assert r.returncode == 0, r.stderr[-4000:]
     res = json.loads(r.stdout)
+    noise = [l for l in r.stderr.splitlines() if re.search(r"Warning|^W\d{4} |^\[\w+\.cpp:\d+\]", l)]   # issue 34: a quiet console
+    assert not noise, noise[:10]
     stages = {row["stage"]: row for row in res["table"]}
     assert stages["world"]["skipped"] and stages["teacher_cache"]["skipped"]          # finished stages are not redone
     state = json.loads((work/"pipeline_state.json").read_text())
