@@ -291,6 +291,8 @@ def stage_export(cfg: PipelineConfig):
                 r = export_student(ckpt=_student_ckpt(ctx), backend=b, out=Path(cfg.work)/"export", name=f"student_{b}", prompts=prompts,
                                    data=_data(cfg, ctx))
                 rows += r["table"]
+                for row in r["table"]:   # e.g. CoreML: lowered, not run off Apple; the one line the console gets about it
+                    if row.get("reason"): _log(f"export {b}: {row['reason']}")
             except Exception as e:   # a missing SDK or a failed lowering is a row in the table (meta.json holds the details)
                 status = "unsupported" if isinstance(e, BackendUnavailable) else "failed"
                 rows.append({"backend": b, "status": status, "reason": f"{type(e).__name__}: {e}", "pte_mb": None,
