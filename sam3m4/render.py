@@ -4,7 +4,7 @@
 
 # %% ../nbs/32_render.ipynb #6949f68f
 from __future__ import annotations
-import html, json, math
+import html, json, math, re
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -13,41 +13,65 @@ import jinja2
 from .core import ConfigError
 
 # %% auto #0
-__all__ = ['TABLE_FORMATS', 'TEMPLATES', 'cell', 'table', 'render', 'report_html', 'report_markdown', 'qa_prompt_html',
-           'qa_index_html']
+__all__ = ['TABLE_FORMATS', 'LABELS', 'TEMPLATES', 'cell', 'label', 'table', 'render', 'report_html', 'report_markdown',
+           'qa_prompt_html', 'qa_index_html']
 
 # %% ../nbs/32_render.ipynb #3d710b5e
 TABLE_FORMATS = ("text", "md", "html")
 
 def cell(v) -> str:
-    "How a value reads in any table: 4 significant digits, yes/no, JSON for nested values, '' for None."
+    "How a value reads in any table: 3 significant digits, yes/no, JSON for nested values, '' for None."
     if isinstance(v, bool): return "yes" if v else "no"
-    if isinstance(v, float): return "nan" if math.isnan(v) else f"{v:.4g}"
+    if isinstance(v, float): return "nan" if math.isnan(v) else f"{v:.3g}"
     if isinstance(v, (dict, list, tuple)): return json.dumps(v, default=str)
     return "" if v is None else str(v)
+
+LABELS = {   # summary.json key -> what a reader sees in a report's header (the key stays in the header's tooltip)
+    "miou": "mIoU", "miou_one_instance": "mIoU, one instance", "miou_several_instances": "mIoU, several instances",
+    "presence_f1": "presence F1", "false_presence_hard": "false presence, hard negatives",
+    "false_presence_easy": "false presence, easy negatives", "prompt_sensitivity": "prompt sensitivity", "cgf1": "cgF1",
+    "pmf1": "pmF1", "il_mcc": "IL_MCC", "il_mcc_hard": "IL_MCC, hard negatives", "il_mcc_easy": "IL_MCC, easy negatives",
+    "cgf1_no_nms": "cgF1, suppression off", "masks_per_gt": "masks per instance", "masks_per_gt_worst": "masks per instance, worst sample",
+    "masks_per_gt_no_nms": "masks per instance, suppression off", "tp": "TP", "fp": "FP", "fn": "FN", "tn": "TN",
+    "miou_vs_reference": "agreement with teacher (mIoU)", "params": "parameters", "size_mb": "size (MB)", "mb": "size (MB)",
+    "pte_mb": "size (MB)", "ms": "latency (ms)", "latency_ms": "latency (ms)", "drop_rel": "mIoU drop (relative)",
+    "compression": "compression (× fp32)", "delegated_share": "on delegate (share)", "partitions": "partitions",
+    "fallback_ops": "ops off delegate", "mask_iou": "mask IoU vs eager", "box_max_abs_px": "box error, max (px)",
+    "score_max_abs": "score error, max", "same_instances": "same instances", "fps": "fps", "target_fps": "target (fps)",
+    "meets_target": "meets target", "parity_max_abs": "parity, max abs error", "jf": "J&F", "jf_tracker": "J&F, tracker",
+    "jf_per_frame": "J&F, per frame", "jf_memory_only": "J&F, memory only", "j": "J", "f": "F", "samples": "samples",
+    "hard_negatives": "hard negatives", "student_teacher": "student / teacher", "val_loss": "validation loss",
+    "val_miou_vs_teacher": "validation mIoU vs teacher", "val_presence_acc": "validation presence accuracy"}
+
+def label(key) -> str:
+    "A column's human label: `LABELS`, else the key with its underscores as spaces (never a raw snake_case key)."
+    return LABELS.get(str(key), str(key).replace("_", " "))
 
 def _grid(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     cols = list(dict.fromkeys(k for r in rows for k in r))
     return [str(c) for c in cols], [[cell(r.get(c)) for c in cols] for r in rows]
 
 def table(rows: list[dict], fmt: str = "text") -> str:
-    "Rows of dicts as one table: `text` (aligned columns), `md` (markdown, cells escaped) or `html`."
+    """Rows of dicts as one table: `text` (aligned columns, the keys as headers: a terminal's user greps them), `md` (markdown,
+    cells escaped) or `html` (each key's `label` as its header, the key in its tooltip)."""
     if fmt not in TABLE_FORMATS: raise ConfigError(f"table format {fmt!r}: use one of {TABLE_FORMATS}")
     if fmt == "html": return str(_env().get_template("macros.html").module.table(rows))
     if not rows: return "(empty)" if fmt == "text" else "_(empty)_"
     cols, cells = _grid(rows)
     if fmt == "md":
         esc = lambda s: html.escape(s, quote=False).replace("|", "\\|").replace("\n", " ")
-        return "\n".join(["| " + " | ".join(map(esc, cols)) + " |", "|" + "---|" * len(cols)]
+        return "\n".join(["| " + " | ".join(esc(label(c)) for c in cols) + " |", "|" + "---|" * len(cols)]
                          + ["| " + " | ".join(map(esc, r)) + " |" for r in cells])
     w = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     line = lambda vals: "  ".join(v.ljust(w[i]) for i, v in enumerate(vals)).rstrip()
     return "\n".join([line(cols), line(["-" * x for x in w]), *map(line, cells)])
 
 # %% ../nbs/32_render.ipynb #fac39acf
-_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:.5em 0 1.5em}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}th{background:#f3f3f3}"
-        ".go{color:#060;font-weight:bold}.nogo{color:#a00;font-weight:bold}"
+_CSS = ("body{font-family:system-ui,sans-serif;margin:1.5em 2em;max-width:1200px}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em;max-width:100%}"   # never wider than the page: cells wrap instead
+        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}td{overflow-wrap:anywhere}td.n{white-space:nowrap}th{background:#f3f3f3}"
+        "h1{margin:.2em 0}h1 small{font-weight:normal;font-size:55%;color:#555}.verdict{font-size:17px;margin:.4em 0}"
+        ".go{color:#060;font-weight:bold}.nogo{color:#a00;font-weight:bold}img{max-width:100%}"
         ".grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0 0 1em}figcaption{font-size:12px}")
 
 TEMPLATES = {
@@ -55,8 +79,8 @@ TEMPLATES = {
 {%- macro table(rows) -%}
 {%- if rows -%}
 {%- set g = grid(rows) -%}
-<table><thead><tr>{% for c in g[0] %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
-{%- for r in g[1] %}<tr>{% for v in r %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor -%}
+<table><thead><tr>{% for c in g[0] %}<th title="{{ c }}">{{ label(c) }}</th>{% endfor %}</tr></thead><tbody>
+{%- for r in g[1] %}<tr>{% for v in r %}<td{% if v is numeric %} class="n"{% endif %}>{{ v }}</td>{% endfor %}</tr>{% endfor -%}
 </tbody></table>
 {%- else -%}<p><em>(empty)</em></p>{%- endif -%}
 {%- endmacro %}""",
@@ -71,8 +95,10 @@ TEMPLATES = {
     "report.html": """\
 {% extends "base.html" %}{% from "macros.html" import table %}
 {% block title %}sam3m4 report {{ created }}{% endblock %}
-{% block body %}<h1>sam3m4 report ({{ created }})</h1>
-<p>Teacher: <b>{{ teacher }}</b> — verdict: <span class="{{ 'go' if go else 'nogo' }}">{{ 'GO' if go else 'NO-GO' }}</span></p>
+{% block body %}<h1>sam3m4 report <small>{{ created }}</small></h1>
+<p class="verdict">Verdict: <span class="{{ 'go' if go else 'nogo' }}">{{ 'GO' if go else 'NO-GO' }}</span>{% if lead.gates %} — {{ lead.gates }}{% endif %}</p>
+<p>Teacher: <b>{{ teacher }}</b></p>
+{% if lead.headline %}{{ table(lead.headline) }}{% endif %}{% if lead.note %}<p>{{ lead.note }}</p>{% endif %}
 {% for s in sections %}
 <h2>{{ s.title }}</h2>
 {% if s.rows is string %}<p>{{ s.rows }}</p>{% else %}{{ table(s.rows) }}{% endif %}
@@ -99,11 +125,14 @@ TEMPLATES = {
 {%- endfor %}</ul>{% endblock %}""",
 }
 
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?|nan|inf")
+
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.DictLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=False, keep_trailing_newline=True)
-    env.globals["grid"] = _grid
+    env.globals["grid"], env.globals["label"] = _grid, label
+    env.tests["numeric"] = lambda v: bool(_NUMBER.fullmatch(str(v)))   # a number never wraps inside its cell; text and paths may
     env.filters["urlpath"] = lambda p: quote(str(p), safe="/#")   # a relative file path as a link target
     return env
 
@@ -117,17 +146,21 @@ def _section(title: str, rows, figures=(), links=()) -> dict:
     return {"title": title, "rows": rows if isinstance(rows, list) else str(rows), "figures": list(figures), "links": list(links)}
 
 def report_html(created, teacher, go: bool, sections: list[tuple[str, object]], figures: dict | None = None,
-                links: dict | None = None) -> str:
-    """The report page: `sections` = [(title, rows | text)]; `figures` {section title: [image file]} and `links`
+                links: dict | None = None, lead: dict | None = None) -> str:
+    """The report page: the verdict, then `lead` {'gates': one line on the gates, 'headline': rows, 'note'} (the first screen),
+    then `sections` = [(title, rows | text)]; `figures` {section title: [image file]} and `links`
     {section title: [{'href', 'text'}]} are shown under their section (files relative to the page)."""
     figures, links = figures or {}, links or {}
-    return render("report.html", created=str(created), teacher=str(teacher), go=bool(go),
+    return render("report.html", created=str(created), teacher=str(teacher), go=bool(go), lead={"gates": None, "headline": None, "note": None, **(lead or {})},
                   sections=[_section(t, v, figures.get(t, ()), links.get(t, ())) for t, v in sections])
 
-def report_markdown(created, teacher, go: bool, sections: list[tuple[str, object]]) -> str:
+def report_markdown(created, teacher, go: bool, sections: list[tuple[str, object]], lead: dict | None = None) -> str:
     "The same report as markdown (`summary.md`); text is HTML-escaped, as markdown viewers render HTML."
-    esc = lambda v: html.escape(str(v))
-    out = [f"# sam3m4 report ({esc(created)})\n", f"Teacher: **{esc(teacher)}**  \nVerdict: **{'GO' if go else 'NO-GO'}**\n"]
+    esc, lead = (lambda v: html.escape(str(v))), lead or {}
+    out = [f"# sam3m4 report ({esc(created)})\n",
+           f"Verdict: **{'GO' if go else 'NO-GO'}**" + (f" — {esc(lead['gates'])}" if lead.get("gates") else "") + f"  \nTeacher: **{esc(teacher)}**\n"]
+    if lead.get("headline"): out.append(table(lead["headline"], "md") + "\n")
+    if lead.get("note"): out.append(esc(lead["note"]) + "\n")
     for title, v in sections:
         out.append(f"## {title}\n\n" + (table(v, "md") if isinstance(v, list) else esc(v)) + "\n")
     return "\n".join(out)

@@ -10,15 +10,17 @@ from datetime import datetime
 from pathlib import Path
 
 import sam3m4
-from .core import (ConfigError, Sam3m4Error, atomic_write_json, atomic_write_text, config_from_dict, config_to_dict, dated_dir,
+from .core import (ConfigError, Sam3m4Error, atomic_write_json, atomic_write_text, config_from_dict, config_to_dict, dated_dir, resolve_checkpoint,
                          project_outputs)
 from .evaluation import nan_to_none
-from .render import cell, report_html, report_markdown
+from .render import LABELS, cell, label, report_html, report_markdown
 
 # %% auto #0
-__all__ = ['INSTANCE_FIGURES', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'CEILING_ROW', 'ABLATION_COLUMNS',
-           'GateConfig', 'evaluate_gates', 'instance_rows', 'normalize_section', 'build_summary', 'compare_summaries',
-           'concept_rows', 'report_sections', 'summary_markdown', 'summary_html', 'write_summary', 'merge_summary',
+__all__ = ['INSTANCE_FIGURES', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'CEILING_ROW', 'QUALITY_FIGURES',
+           'HEADLINE_FIGURES', 'HEADLINE_RATIOS', 'ABLATION_COLUMNS', 'GATE_LABELS', 'VIDEO_TABLE_KEYS',
+           'FIGURE_SECTIONS', 'GateConfig', 'evaluate_gates', 'instance_rows', 'normalize_section', 'build_summary',
+           'compare_summaries', 'quality_rows', 'headline_rows', 'gate_label', 'gates_line', 'concept_rows',
+           'run_curves', 'report_sections', 'summary_markdown', 'summary_html', 'write_summary', 'merge_summary',
            'report_notebook', 'kernel_config', 'headline', 'run_notebook', 'run_report']
 
 # %% ../nbs/33_report.ipynb #0a31407d
@@ -181,20 +183,50 @@ def _not_run(v): return isinstance(v, dict) and "not_run" in v
 
 CEILING_ROW = "ground truth as teacher (ceiling)"   # the report's `ceiling` section: the annotations scored through the same decoding
 
-def _quality_rows(s: dict) -> list[dict]:
-    q = ("miou", "miou_several_instances", "false_presence_hard", "false_presence_easy", "presence_f1", "prompt_sensitivity", "cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst",
-         "masks_per_gt_no_nms", "tp", "fp", "fn", "tn", "miou_vs_reference", "params", "size_mb", "ms")
-    rows, v = [], s.get("video")
-    jf_note = "see the video rows" if isinstance(v, dict) and not _not_run(v) else f"not run: {v['not_run']}" if _not_run(v) else "not run"
-    for name, k in ((CEILING_ROW, "ceiling"), ("teacher", "teacher_metrics"), ("student", "student")):
-        if isinstance(s.get(k), dict) and not _not_run(s[k]):
-            rows.append({"model": name, "source": s[k].get("source"), **{c: s[k].get(c) for c in q}, "jf": jf_note})
-    if isinstance(v, dict) and not _not_run(v):
-        rows.append({"model": "student + video (tracker)", "source": v.get("source"), "jf": v.get("jf_tracker")})
-        if v.get("jf_memory_only") is not None:
-            rows.append({"model": "tracker without detection correction", "source": v.get("source"), "jf": v.get("jf_memory_only")})
-        rows.append({"model": "student per frame (no memory)", "source": v.get("source"), "jf": v.get("jf_per_frame")})
-    return rows
+QUALITY_FIGURES = ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "false_presence_hard", "false_presence_easy",
+                   "prompt_sensitivity", "cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst", "masks_per_gt_no_nms",
+                   "tp", "fp", "fn", "tn", "miou_vs_reference", "params", "size_mb", "ms")
+HEADLINE_FIGURES = ("miou", "miou_several_instances", "presence_f1", "false_presence_hard", "cgf1", "masks_per_gt", "jf", "size_mb", "ms")
+HEADLINE_RATIOS = ("miou", "miou_several_instances", "cgf1", "jf")   # the figures the gates hold against the teacher
+
+def _models(s: dict) -> list[tuple[str, dict]]:
+    "(row name, metrics) of the ground-truth ceiling, the teacher and the student, those that were evaluated."
+    return [(name, s[k]) for name, k in ((CEILING_ROW, "ceiling"), ("teacher", "teacher_metrics"), ("student", "student"))
+            if isinstance(s.get(k), dict) and not _not_run(s[k])]
+
+def quality_rows(s: dict) -> list[dict]:
+    "Every figure of the image evaluation, a row each, the ceiling, teacher and student side by side (a narrow table)."
+    models = _models(s)
+    if not models: return []
+    rows = [{"figure": "source", **{name: m.get("source") for name, m in models}}]
+    return rows + [{"figure": label(k), **{name: m.get(k) for name, m in models}} for k in QUALITY_FIGURES
+                   if any(m.get(k) is not None for _, m in models)]
+
+def headline_rows(s: dict) -> list[dict]:
+    """The first screen's table: the ceiling, the teacher and the student (then the student as the app bundle runs it) on the
+    figures that decide, and the student / teacher ratios the gates use."""
+    v, b = s.get("video"), s.get("bundle")
+    v = v if isinstance(v, dict) and not _not_run(v) else {}
+    rows = [{"model": name, **{k: m.get(k) for k in HEADLINE_FIGURES}} for name, m in _models(s)]
+    for r in rows:
+        if r["model"] == "student": r["jf"] = v.get("jf_tracker")
+    if isinstance(b, dict) and not _not_run(b) and b.get("image"):
+        image_ms = [p.get("ms") for p in b.get("programs", []) if p.get("program") == "image"]
+        rows.append({"model": f"student on device ({b.get('backend')}, {b.get('quant')})", "miou": b["image"].get("miou_bundle"),
+                     "jf": (b.get("video") or {}).get("jf_bundle"), "size_mb": b.get("bundle_mb"), "ms": image_ms[0] if image_ms else None})
+    by = {r["model"]: r for r in rows}
+    if "student" in by and "teacher" in by:
+        st, te = by["student"], by["teacher"]
+        rows.append({"model": "student / teacher", **{k: st[k] / te[k] if isinstance(st.get(k), (int, float)) and te.get(k) else None
+                                                     for k in HEADLINE_RATIOS}})
+    keep = [k for k in ("model", *HEADLINE_FIGURES) if any(r.get(k) is not None for r in rows)]   # no empty column (J&F without video)
+    return [{k: r.get(k) for k in keep} for r in rows]
+
+def _video_rows(v: dict) -> list[dict]:
+    "The video figures in their own small table: J&F (and J, F) of the tracker, the tracker without correction, per-frame detection."
+    rows = [{"model": "student + tracker", "jf": v.get("jf_tracker"), "j": v.get("j_tracker"), "f": v.get("f_tracker")}]
+    if v.get("jf_memory_only") is not None: rows.append({"model": "tracker without detection correction", "jf": v["jf_memory_only"]})
+    return rows + [{"model": "student per frame (no memory)", "jf": v.get("jf_per_frame"), "j": v.get("j_per_frame"), "f": v.get("f_per_frame")}]
 
 def _quant_rows(s: dict) -> list[dict]:
     return [{"mode": r.get("mode"), "status": r.get("status"), "reason": r.get("reason"), "size_mb": r.get("size_mb"),
@@ -261,6 +293,35 @@ def _checklist(s: dict) -> list[dict]:
         {"check": "per-prompt HTML grids reviewed", "evidence": qa if qa else "not run: no visual QA in this report (sam3m4 qa --report DIR, "
                   "or nbs/41_visual_qa.ipynb -p report DIR; sam3m4 eval --qa DIR)", "figure": "by eye"}]
 
+GATE_LABELS = {"miou_vs_teacher": "mIoU vs teacher", "prompt_sensitivity_vs_teacher": "prompt sensitivity vs teacher",
+               "presence_f1": "presence F1", "cgf1_vs_teacher": "cgF1 vs teacher", "cgf1_no_nms_vs_teacher": "cgF1, suppression off, vs teacher",
+               "masks_per_gt": "masks per instance", "miou": "mIoU vs ground truth", "miou_several_vs_teacher": "mIoU, several instances, vs teacher",
+               "false_presence_hard": "false presence, hard negatives", "video_tracker_vs_per_frame": "tracker J&F vs per frame",
+               "bundle_miou_parity": "app bundle mIoU vs eager", "bundle_jf_parity": "app bundle J&F vs eager",
+               "bundle_fp32_miou_parity": "fp32 app bundle mIoU vs eager"}
+
+def gate_label(key: str) -> str:
+    "A gate's name as a reader sees it (`quant_drop_int8`: 'int8 mIoU drop')."
+    return GATE_LABELS.get(key) or (f"{key[len('quant_drop_'):]} mIoU drop" if key.startswith("quant_drop_") else label(key))
+
+def _threshold(key: str, g: dict) -> str:
+    th = g["threshold"]
+    if key == "masks_per_gt": return f"{th[0]} to {th[1]}"
+    if key in ("false_presence_hard",) or key.startswith("quant_drop_"): return f"≤ {th}"
+    if key.startswith("bundle_"): return f"within {th}" if "fp32" in key else f"≥ −{th}"
+    return f"≥ {th}"
+
+def gates_line(s: dict) -> str:
+    "One line on the gates: 'all N gates pass', or which fail, each with its value and what it needs."
+    g = s.get("gates") or {}
+    bad = [(k, v) for k, v in g.items() if not v["pass"]]
+    if not bad: return f"all {len(g)} gates pass"
+    return f"{len(bad)} of {len(g)} gates fail: " + "; ".join(f"{gate_label(k)} {cell(v['value']) or 'not measured'} (needs {_threshold(k, v)})"
+                                                           for k, v in bad)
+
+def _gate_rows(s: dict) -> list[dict]:
+    return [{"gate": gate_label(k), "value": v["value"], "needs": _threshold(k, v), "pass": v["pass"]} for k, v in s["gates"].items()]
+
 def concept_rows(s: dict) -> list[dict] | str:
     "Per concept, the student beside the teacher: instances, mIoU, false presence on the concept's hard and easy negatives."
     per = {who: {r["concept"]: r for r in (s.get(k) or {}).get("per_concept") or []} for who, k in (("student", "student"), ("teacher", "teacher_metrics"))
@@ -271,41 +332,84 @@ def concept_rows(s: dict) -> list[dict] | str:
              "teacher false presence (hard)": per.get("teacher", {}).get(c, {}).get("false_presence_hard"),
              "student false presence (easy)": r["false_presence_easy"]} for c, r in per["student"].items()]
 
+def _appendix_run(s: dict) -> list[dict]:
+    "Paths and settings, each once: the checkpoints, the teacher (its source, and its files when they differ), the scope."
+    rows = [{"what": k, "value": v} for k, v in (s.get("checkpoints") or {}).items() if k != "teacher"]
+    tfiles = (s.get("checkpoints") or {}).get("teacher")
+    rows.append({"what": "teacher", "value": s.get("teacher") if not tfiles or tfiles == s.get("teacher") else f"{s.get('teacher')} ({tfiles})"})
+    return rows + [{"what": k, "value": v} for k, v in (s.get("scope") or {}).items() if v is not None]
+
+def run_curves(checkpoints) -> dict:
+    """{run name: validation rows} of each checkpoint's training run (its metrics.jsonl, `RunFolder.rows('val')`), named by
+    phase and folder, phase 1 first: the report's training curves. A checkpoint outside a run folder has none."""
+    from sam3m4.engine import RunFolder
+    out = {}
+    for p in checkpoints:
+        if not p: continue
+        step = resolve_checkpoint(p)
+        if step.parent.name != "ckpt": continue
+        run, phase = RunFolder(step.parent.parent), json.loads((step/"state.json").read_text()).get("phase")
+        rows = [{k: v for k, v in r.items() if k == "step" or (k.startswith("val_") and isinstance(v, (int, float)))} for r in run.rows("val")]
+        if rows: out[f"phase {phase} ({run.out.name})"] = rows
+    return dict(sorted(out.items()))
+
+def _curves(s: dict):
+    c = s.get("curves")
+    if _not_run(c): return f"Not run: {c['not_run']}"
+    if not c: return "Not run: no training run's metrics.jsonl beside the evaluated checkpoints"
+    return [{"run": name, "checkpoints": len(rows), "first step": rows[0].get("step") if rows else None,
+             "last step": rows[-1].get("step") if rows else None} for name, rows in c.items()]
+
 def report_sections(s: dict) -> list[tuple[str, object]]:
-    "(title, rows | text) for each section of the report, in order; unmeasured sections carry their reason."
+    """(title, rows | text) for each section of the report, in order, after the first screen (`headline_rows`, `gates_line`):
+    the gates, what to look at, the figures in detail, the other stages, then the appendix (paths, settings, keys)."""
     def rows_or_why(v, fn):
         return f"Not run: {v['not_run']}" if _not_run(v) else (fn() if v else "Not run: empty")
-    ck = [{"what": k, "path": v} for k, v in (s.get("checkpoints") or {}).items()]
-    scope = [{"item": k, "value": v} for k, v in (s.get("scope") or {}).items() if v is not None]
-    sections = [("Run summary", ck + [{"what": "teacher", "path": s.get("teacher")}] + [{"what": r["item"], "path": r["value"]} for r in scope]),
-                ("Model quality", _quality_rows(s) or "Not run: no model was evaluated"),
+    v = s.get("video")
+    sections = [("Gates", _gate_rows(s)),
                 ("Visual QA checklist", _checklist(s)),
+                ("Model quality", quality_rows(s) or "Not run: no model was evaluated"),
+                ("One mask per instance", instance_rows(s)),
+                ("Per concept", concept_rows(s)),
+                ("Video", rows_or_why(v, lambda: _video_rows(v))),
+                ("Training curves", _curves(s)),
                 ("Phase-1 ablation", _ablation(s)),
                 ("Quantization", rows_or_why(s.get("quant"), lambda: _quant_rows(s))),
                 ("Deployment", rows_or_why(s.get("export"), lambda: _export_rows(s))),
-                ("Video", rows_or_why(s.get("video"), lambda: [s["video"]])),
                 ("App bundle (on-device programs)", rows_or_why(s.get("bundle"), lambda: _bundle_rows(s["bundle"]))
                  if "bundle" in s else "Not run: no app bundle in this run (sam3m4 export --bundle; the pipeline's bundle stage)"),
                 ("Storage", s["storage"] if isinstance(s.get("storage"), list) and s["storage"] else
                             f"Not run: {s['storage']['not_run']}" if _not_run(s.get("storage")) else "Not run: no storage measurement given (-p storage storage.json)"),
                 ("Compared with the previous checkpoint", s["compare"] if s.get("compare") else
                             f"Not run: {s['compare_why']}" if s.get("compare_why") else "Not run: no previous checkpoint given (-p compare CKPT)"),
-                ("Gates", [{"gate": k, **v} for k, v in s["gates"].items()]),
-                ("One mask per instance", instance_rows(s)),
-                ("Per concept", concept_rows(s)),
-                ("Artifacts", [{"file": a} for a in s.get("artifacts") or []] or "Not run: no artifacts recorded")]
+                ("Appendix: run summary", _appendix_run(s))]
+    if isinstance(v, dict) and not _not_run(v):
+        sections.append(("Appendix: video run", [{"what": label(k), "value": x} for k, x in v.items() if k not in VIDEO_TABLE_KEYS]))
+    sections += [("Appendix: artifacts", [{"file": a} for a in s.get("artifacts") or []] or "Not run: no artifacts recorded"),
+                 ("Appendix: summary.json keys", [{"label": lab, "key": k} for k, lab in LABELS.items()])]
     return sections
+
+VIDEO_TABLE_KEYS = ("jf_tracker", "j_tracker", "f_tracker", "jf_memory_only", "jf_per_frame", "j_per_frame", "f_per_frame")
+FIGURE_SECTIONS = {"mask_grid.png": "Visual QA checklist", "curves.png": "Training curves", "quant.png": "Quantization"}   # image -> its section
+
+def _lead(s: dict) -> dict:
+    return {"gates": gates_line(s), "headline": headline_rows(s),
+            "note": "Ratios: student / teacher, as the gates take them; the ceiling is the ground truth scored through the same decoding."
+                    if any(r["model"] == "student / teacher" for r in headline_rows(s)) else None}
 
 def summary_markdown(s: dict) -> str:
     "The report's summary.md."
-    return report_markdown(s.get("created"), s.get("teacher"), s.get("go"), report_sections(s))
+    return report_markdown(s.get("created"), s.get("teacher"), s.get("go"), report_sections(s), lead=_lead(s))
 
 def summary_html(s: dict, images: list[str] = ()) -> str:
-    "The report's report.html (no code) from the summary; `images` are file names beside it, shown under the checklist."
+    """The report's report.html (no code) from the summary; `images` are file names beside it, each shown under its section
+    (`FIGURE_SECTIONS`; others under the checklist)."""
     qa = s.get("visual_qa")
     links = [{"href": qa, "text": "visual QA: the per-prompt grids"}] if qa else []
-    return report_html(s.get("created"), s.get("teacher"), s.get("go"), report_sections(s),
-                       figures={"Visual QA checklist": list(images)}, links={"Visual QA checklist": links})
+    figures = {}
+    for im in images: figures.setdefault(FIGURE_SECTIONS.get(im, "Visual QA checklist"), []).append(im)
+    return report_html(s.get("created"), s.get("teacher"), s.get("go"), report_sections(s), figures=figures,
+                       links={"Visual QA checklist": links}, lead=_lead(s))
 
 def write_summary(s: dict, out_dir) -> Path:
     "Write summary.json, summary.md and report.html into `out_dir`; returns summary.json's path."

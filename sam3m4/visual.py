@@ -21,8 +21,8 @@ from .student import load_student
 from .teacher_cache import teacher_for
 
 # %% auto #0
-__all__ = ['OUTLINE_COLOURS', 'overlay_outlined', 'mask_grid', 'pairs_dataset', 'choose_pairs', 'static_qa', 'QAExplorer',
-           'select_records', 'run_qa']
+__all__ = ['OUTLINE_COLOURS', 'overlay_outlined', 'mask_grid', 'curves_figure', 'quant_figure', 'pairs_dataset', 'choose_pairs',
+           'static_qa', 'QAExplorer', 'select_records', 'run_qa']
 
 # %% ../nbs/34_visual.ipynb #9080fde5
 OUTLINE_COLOURS = ((1.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1.0, 0.6, 0.8), (0.6, 0.3, 0.9))
@@ -57,6 +57,31 @@ def mask_grid(ds, predictors: dict, indices: list[int], detect: DecodeConfig | N
     for ax in axes.flat: ax.axis("off")
     fig.suptitle(f"decoding: {detect.describe()}", fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))   # room for the title above the first row's labels
+    return fig
+
+# %% ../nbs/34_visual.ipynb #d8cd016e
+def curves_figure(curves: dict):
+    "Figure: one panel per training run ({run name: [{'step', 'val_…': figure}]}), each validation figure against the step."
+    import matplotlib.pyplot as plt
+    from sam3m4.render import label
+    fig, axes = plt.subplots(1, max(1, len(curves)), figsize=(4.2 * max(1, len(curves)), 3), squeeze=False)
+    for ax, (name, rows) in zip(axes[0], curves.items()):
+        for k in dict.fromkeys(k for r in rows for k in r if k != "step"):
+            pts = [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float))]
+            if pts: ax.plot(*zip(*pts), marker="o", markersize=3, label=label(k))
+        ax.set_title(name, fontsize=9); ax.set_xlabel("step", fontsize=8); ax.legend(fontsize=7); ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+def quant_figure(rows: list[dict]):
+    "Figure: each quantization mode that ran, by weights size (MB) and mIoU, labelled with its mode."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ok = [r for r in rows if r.get("status") == "ok" and isinstance(r.get("size_mb"), (int, float)) and isinstance(r.get("miou"), (int, float))]
+    for r in ok:
+        ax.scatter(r["size_mb"], r["miou"], s=18); ax.annotate(r["mode"], (r["size_mb"], r["miou"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("size (MB)", fontsize=8); ax.set_ylabel("mIoU", fontsize=8); ax.tick_params(labelsize=7)
+    ax.set_title("quantization: size vs mIoU", fontsize=9); fig.tight_layout()
     return fig
 
 # %% ../nbs/34_visual.ipynb #c30a4ce6

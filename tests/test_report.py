@@ -106,8 +106,10 @@ def test_instance_figures_are_gated(tmp_path):
     assert "## One mask per instance" in md and "<h2>One mask per instance</h2>" in page
     assert md.count("shown, not gated") == 7 and md.count("| gated |") == 5
     quality = md.split("## Model quality")[1].split("##")[0]
-    for k in ("cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst"): assert f" {k} |" in quality.splitlines()[2], k
-    assert "| 1.6 | 5 |" in quality and "each instance is one mask" in md
+    from sam3m4.render import label   # one row per figure (human label), a column per model: teacher, student
+    assert quality.splitlines()[2] == "| figure | teacher | student |", quality
+    for k in ("cgf1", "pmf1", "il_mcc", "cgf1_no_nms", "masks_per_gt", "masks_per_gt_worst"): assert f"| {label(k)} |" in quality, k
+    assert "| masks per instance |  | 1.6 |" in quality and "| masks per instance, worst sample |  | 5 |" in quality and "each instance is one mask" in md
     rows = {r["figure"]: r for r in instance_rows(s)}
     assert rows["masks kept per GT instance (mean)"]["meets target"] is False and rows["cgF1"]["student / teacher"] == pytest.approx(0.6 / 0.7)
     assert not s["go"] and [k for k, v in s["gates"].items() if not v["pass"]] == ["cgf1_no_nms_vs_teacher", "masks_per_gt"]
@@ -134,7 +136,7 @@ def test_summary_schema_and_gates():
     s = _summary(gates_cfg=GateConfig(miou_vs_teacher=0.96))
     assert not s["gates"]["miou_vs_teacher"]["pass"] and not s["go"]
     md = summary_markdown(s)
-    for t in ("Run summary", "Model quality", "Visual QA checklist", "Quantization", "Deployment", "Storage", "Gates", "Artifacts"):
+    for t in ("Appendix: run summary", "Model quality", "Visual QA checklist", "Quantization", "Deployment", "Storage", "Gates", "Appendix: artifacts"):
         assert f"## {t}" in md
     assert "Not run:" in md
 
@@ -209,13 +211,16 @@ def test_eval_cli_writes_dated_report_with_every_section(world_and_student, run_
     assert [r["run"] for r in s["phase1_ablation"]["rows"]] == ["phase 1 → phase 2", "phase 2 alone"], s["phase1_ablation"]
     assert s["bundle"]["bundle_mb"] == 4.0 and s["gates"]["bundle_miou_parity"]["pass"] is False   # the app lost 0.02 mIoU: caught
     md = (rep/"summary.md").read_text()
-    for t in ("Run summary", "Model quality", "Visual QA checklist", "Quantization", "Deployment", "Video", "Storage", "Phase-1 ablation",
+    for t in ("Appendix: run summary", "Model quality", "Visual QA checklist", "Quantization", "Deployment", "Video", "Storage", "Phase-1 ablation",
               "App bundle (on-device programs)",
-              "Compared with the previous checkpoint", "Gates", "Artifacts"):
+              "Compared with the previous checkpoint", "Gates", "Appendix: artifacts", "Training curves"):
         assert f"## {t}" in md, t
     assert "Not run" not in md.split("## Gates")[0].split("## Visual QA checklist")[0]   # everything above was measured
     page = (rep/"report.html").read_text()
     assert "<h2>Model quality</h2>" in page and "import" not in page and '<img src="mask_grid.png"' in page   # no code, the grid shown
+    assert list(s["curves"]) == ["phase 2 (run)"] and [r["step"] for r in s["curves"]["phase 2 (run)"]] == [3, 6]   # its run's checkpoints
+    assert page.index("<h2>Training curves</h2>") < page.index('<img src="curves.png"') < page.index("<h2>Phase-1 ablation</h2>")
+    assert page.index("<h2>Quantization</h2>") < page.index('<img src="quant.png"') < page.index("<h2>Deployment</h2>")
 
 
 def test_eval_with_another_teacher_reports_the_ground_truth_ceiling(world_and_student, run_cli):
