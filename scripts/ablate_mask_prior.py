@@ -3,6 +3,11 @@
 student, steps and batch) with each option, side by side.
 
     python scripts/ablate_mask_prior.py WORLD OUT [STEPS] [OPTIONS]
+    python scripts/ablate_mask_prior.py --cost [ROUNDS]
+
+`--cost`: the mask priors' cost alone, no training: the main job's `small` student (random init) with each `mask_prior`,
+its image path timed in alternating rounds on this CPU (batch 1, one thread), so both see the same machine; prints the
+parameters and median ms of each and the ratio box / none.
 
 WORLD: a world folder (`sam3m4 data make-world`); OUT: one run folder per option. OPTIONS, comma-separated (default
 none,box): `StudentConfig.mask_prior` (none | box), `+groups` for `TrainConfig.group_by_image` (whole images per batch),
@@ -42,6 +47,25 @@ def main(world, out, steps=750, options="none,box"):
                           "image_path_params": param_table(model.cfg)["image_path_params"], "ms": round(model_cost(model, n=20)["ms"], 2)}),
               flush=True)
 
+def cost(rounds: int = 15):
+    import statistics, time
+    from sam3m4.student import Sam3m4Student, student_config
+    torch.set_num_threads(1); torch.manual_seed(0)
+    models = {p: Sam3m4Student(student_config("small", mask_prior=p)).eval() for p in ("none", "box")}
+    S, L = models["box"].cfg.image_size, models["box"].cfg.context_length
+    img, ids = torch.rand(1, 3, S, S), torch.zeros(1, L, dtype=torch.long)
+    times = {p: [] for p in models}
+    with torch.no_grad():
+        for _ in range(3):
+            for m in models.values(): m(img, ids)
+        for _ in range(rounds):
+            for p, m in models.items():
+                t0 = time.perf_counter(); m(img, ids); times[p].append((time.perf_counter() - t0) * 1e3)
+    ms = {p: statistics.median(t) for p, t in times.items()}
+    print(json.dumps({"image_size": S, "rounds": rounds, **{f"params_{p}": sum(x.numel() for x in m.parameters()) for p, m in models.items()},
+                      **{f"ms_{p}": round(v, 2) for p, v in ms.items()}, "ratio_box_vs_none": round(ms["box"] / ms["none"], 3)}))
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--cost"]: cost(*map(int, sys.argv[2:3])); sys.exit()
     if len(sys.argv) < 3: sys.exit(__doc__)
     main(sys.argv[1], sys.argv[2], *(int(sys.argv[3]),) if len(sys.argv) > 3 else (), *(sys.argv[4:5]))

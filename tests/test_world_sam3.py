@@ -47,3 +47,24 @@ def test_damaged_copy_is_a_named_error(tmp_path):
     with pytest.raises(CheckpointError, match="sha256 differs from record.json.*refit"): shipped_world_sam3(bad)
     (bad/"record.json").write_text("[]")
     with pytest.raises(CheckpointError, match="not a world SAM 3 record"): shipped_world_sam3(bad)
+
+
+@pytest.mark.slow
+def test_fit_world_with_the_records_settings_reproduces_its_curve(main_world, tmp_path):
+    """The record's config, the world it names, one thread as it was trained: the first validation points of a new fit
+    (steps 250 and 500 of the 9 000-step schedule) equal the record's curve figure for figure. About 5 minutes here."""
+    import subprocess, sys
+    prog = ("import json, sys; from sam3m4.core import config_from_dict; "
+            "from sam3m4.world_sam3 import WorldSam3Config, fit_world_sam3, shipped_world_sam3; "
+            "cfg = config_from_dict(WorldSam3Config, shipped_world_sam3()[1]['config']); "
+            "fit_world_sam3(sys.argv[1], sys.argv[2], cfg, progress=False, stop_after=500, resume='never')")
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-c", prog, str(main_world), str(tmp_path/"fit")], capture_output=True, text=True, env=env, timeout=1800)
+    assert p.returncode == 0, p.stderr[-3000:]
+    from sam3m4.engine import RunFolder
+    mine = RunFolder(tmp_path/"fit"/"run").rows("val")
+    curve = {c["step"]: c for c in shipped_world_sam3()[1]["curve"]}
+    assert [r["step"] for r in mine] == [250, 500]
+    for r in mine:
+        for k in FIGURES + ("false_presence_easy", "prompt_sensitivity", "masks_per_gt"):
+            assert r[k] == pytest.approx(curve[r["step"]][k], abs=1e-9), (r["step"], k, r[k], curve[r["step"]][k])
