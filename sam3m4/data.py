@@ -794,8 +794,9 @@ def negative_kind(prompt: str, present) -> str | None:
 
 def sample_negatives(pool: list, present_of: list, n: int, hard_share: float, rng: random.Random) -> list:
     "`n` items of `pool` (negative samples; `present_of[k]`: the categories present in item k's image), `hard_share` of them hard."
-    hard = [x for x, c in zip(pool, present_of) if negative_kind(x[1], c) == "hard"]
-    easy = [x for x, c in zip(pool, present_of) if negative_kind(x[1], c) != "hard"]
+    kinds = [negative_kind(x[1], c) for x, c in zip(pool, present_of)]
+    hard = [x for x, k in zip(pool, kinds) if k == "hard"]
+    easy = [x for x, k in zip(pool, kinds) if k != "hard"]
     n_hard = min(len(hard), max(round(n * hard_share), n - len(easy)))
     return rng.sample(hard, n_hard) + rng.sample(easy, n - n_hard)
 

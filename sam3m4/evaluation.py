@@ -62,21 +62,20 @@ def _instances(out: dict, size: int, detect: DecodeConfig) -> tuple[np.ndarray, 
     d = decode(out, detect, size)
     return d["masks"].cpu().numpy(), d["scores"].cpu().numpy(), d["presence"]
 
-def _rate(flags) -> float: return float(np.mean(flags)) if len(flags) else float("nan")
-
 def negative_sweep(predict, ds, said_positive: dict, ious_by_prompt: dict, detect: DecodeConfig, batch_size: int = 8,
                    progress: bool = True) -> dict:
     """Every absent concept of `ds`'s images, answered and decoded: false presence (at least one kept instance) and IL_MCC
     on hard and on easy negatives apart (`data.negative_kind`), and a per-concept table. `said_positive`: {prompt: [kept
     anything?]} of the positives already scored; `ious_by_prompt`: {prompt: [GT instance IoUs]}."""
     pairs = all_prompt_pairs(ds.records, ds.prompts, ds.tok, ds.size)
-    negs = [j for j in range(len(pairs)) if pairs.negative_kind(j)]
+    kinds = {j: k for j in range(len(pairs)) if (k := pairs.negative_kind(j))}   # the negatives: 'hard' or 'easy'
+    negs = list(kinds)
     said = {"hard": {}, "easy": {}}                  # kind -> {prompt: [answered present?]}
     errors = []                                      # hard negatives answered present: (image_id, prompt)
     for b in tqdm(range(0, len(negs), batch_size), desc=f"negatives {predict.source}", disable=not progress, file=sys.stderr):
         batch = collate_samples([pairs[j] for j in negs[b:b + batch_size]])
         for j, o in zip(batch["index"].tolist(), predict(batch)):
-            kind, prompt = pairs.negative_kind(j), pairs.samples[j][1]
+            kind, prompt = kinds[j], pairs.samples[j][1]
             present = len(_instances(o, ds.size, detect)[1]) > 0
             said[kind].setdefault(prompt, []).append(present)
             if present and kind == "hard": errors.append([pairs.records[pairs.samples[j][0]].image_id, prompt])
@@ -85,10 +84,10 @@ def negative_sweep(predict, ds, said_positive: dict, ious_by_prompt: dict, detec
     for kind in ("hard", "easy"):
         flags = [x for v in said[kind].values() for x in v]
         mcc = presence_confusion(pos + flags, [True] * len(pos) + [False] * len(flags))["mcc"] if pos and flags else float("nan")
-        res |= {f"{kind}_negatives": len(flags), f"false_presence_{kind}": _rate(flags), f"il_mcc_{kind}": mcc}
+        res |= {f"{kind}_negatives": len(flags), f"false_presence_{kind}": mean_or_nan(flags), f"il_mcc_{kind}": mcc}
     res["per_concept"] = [{"concept": c, "instances": len(ious_by_prompt.get(c, [])), "miou": mean_or_nan(ious_by_prompt.get(c, [])),
-                           "hard_negatives": len(said["hard"].get(c, [])), "false_presence_hard": _rate(said["hard"].get(c, [])),
-                           "easy_negatives": len(said["easy"].get(c, [])), "false_presence_easy": _rate(said["easy"].get(c, []))}
+                           "hard_negatives": len(said["hard"].get(c, [])), "false_presence_hard": mean_or_nan(said["hard"].get(c, [])),
+                           "easy_negatives": len(said["easy"].get(c, [])), "false_presence_easy": mean_or_nan(said["easy"].get(c, []))}
                           for c in ds.prompts]
     return res | {"hard_negative_errors": errors}
 

@@ -154,7 +154,7 @@ def _use_shipped_world_sam3(cfg: PipelineConfig, data, out: Path) -> dict | str:
     if world_fingerprint(data) != record["world_fingerprint"]:
         why = (f"{data} is not the world the shipped SAM 3 ({folder}) was scored on (world fingerprint differs from its record.json): "
                "fitting one on this world instead")
-        print(f"world_sam3: {why}", file=sys.stderr)
+        _log(f"world_sam3: {why}")
         return why
     (out/"sam3").mkdir(parents=True, exist_ok=True)
     for f in ("config.json", "model.safetensors"): shutil.copyfile(folder/f, out/"sam3"/f)

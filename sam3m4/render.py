@@ -40,7 +40,7 @@ LABELS = {   # summary.json key -> what a reader sees in a report's header (the 
     "score_max_abs": "score error, max", "same_instances": "same instances", "fps": "fps", "target_fps": "target (fps)",
     "meets_target": "meets target", "parity_max_abs": "parity, max abs error", "jf": "J&F", "jf_tracker": "J&F, tracker",
     "jf_per_frame": "J&F, per frame", "jf_memory_only": "J&F, memory only", "j": "J", "f": "F", "samples": "samples",
-    "hard_negatives": "hard negatives", "student_teacher": "student / teacher", "val_loss": "validation loss",
+    "hard_negatives": "hard negatives", "val_loss": "validation loss",
     "val_miou_vs_teacher": "validation mIoU vs teacher", "val_presence_acc": "validation presence accuracy"}
 
 def label(key) -> str:

@@ -16,10 +16,10 @@ from .evaluation import nan_to_none
 from .render import LABELS, cell, label, report_html, report_markdown
 
 # %% auto #0
-__all__ = ['INSTANCE_FIGURES', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'CEILING_ROW', 'QUALITY_FIGURES',
-           'HEADLINE_FIGURES', 'HEADLINE_RATIOS', 'ABLATION_COLUMNS', 'GATE_LABELS', 'VIDEO_TABLE_KEYS',
-           'FIGURE_SECTIONS', 'GateConfig', 'evaluate_gates', 'instance_rows', 'normalize_section', 'build_summary',
-           'compare_summaries', 'quality_rows', 'headline_rows', 'gate_label', 'gates_line', 'concept_rows',
+__all__ = ['GATE_LABELS', 'INSTANCE_FIGURES', 'SUMMARY_SECTIONS', 'QUANT_KEYS', 'EXPORT_KEYS', 'VIDEO_KEYS', 'CEILING_ROW',
+           'QUALITY_FIGURES', 'HEADLINE_FIGURES', 'HEADLINE_RATIOS', 'VIDEO_TABLE_KEYS', 'ABLATION_COLUMNS',
+           'FIGURE_SECTIONS', 'GateConfig', 'evaluate_gates', 'gate_label', 'instance_rows', 'normalize_section',
+           'build_summary', 'compare_summaries', 'quality_rows', 'headline_rows', 'gates_line', 'concept_rows',
            'run_curves', 'report_sections', 'summary_markdown', 'summary_html', 'write_summary', 'merge_summary',
            'report_notebook', 'kernel_config', 'headline', 'run_notebook', 'run_report']
 
@@ -76,6 +76,24 @@ def evaluate_gates(summary: dict, cfg: GateConfig | None = None) -> dict:
             g["bundle_fp32_miou_parity"] = gate(num(b["image"]["fp32_miou_diff"]), cfg.bundle_miou_tol, lambda x, th: abs(x) <= th)
     return g
 
+GATE_LABELS = {"miou_vs_teacher": "mIoU vs teacher", "prompt_sensitivity_vs_teacher": "prompt sensitivity vs teacher",
+               "presence_f1": "presence F1", "cgf1_vs_teacher": "cgF1 vs teacher", "cgf1_no_nms_vs_teacher": "cgF1, suppression off, vs teacher",
+               "masks_per_gt": "masks per instance", "miou": "mIoU vs ground truth", "miou_several_vs_teacher": "mIoU, several instances, vs teacher",
+               "false_presence_hard": "false presence, hard negatives", "video_tracker_vs_per_frame": "tracker J&F vs per frame",
+               "bundle_miou_parity": "app bundle mIoU vs eager", "bundle_jf_parity": "app bundle J&F vs eager",
+               "bundle_fp32_miou_parity": "fp32 app bundle mIoU vs eager"}
+
+def gate_label(key: str) -> str:
+    "A gate's name as a reader sees it (`quant_drop_int8`: 'int8 mIoU drop')."
+    return GATE_LABELS.get(key) or (f"{key[len('quant_drop_'):]} mIoU drop" if key.startswith("quant_drop_") else label(key))
+
+def _threshold(key: str, g: dict) -> str:
+    th = g["threshold"]
+    if key == "masks_per_gt": return f"{th[0]} to {th[1]}"
+    if key in ("false_presence_hard",) or key.startswith("quant_drop_"): return f"≤ {th}"
+    if key.startswith("bundle_"): return f"within {th}" if "fp32" in key else f"≥ −{th}"
+    return f"≥ {th}"
+
 # %% ../nbs/33_report.ipynb #46e8f88d
 INSTANCE_FIGURES = (   # (figure, summary key, the gate that judges it or None: shown, not gated)
     ("cgF1", "cgf1", "cgf1_vs_teacher"),
@@ -104,8 +122,7 @@ def instance_rows(summary: dict) -> list[dict]:
         tkey = "cgf1" if key == "cgf1_no_nms" else key       # issue 15: the student without suppression against the teacher as decoded
         sv, tv = num(s.get(key)), num(t.get(tkey))
         g = gates.get(gate) if gate else None
-        target = ("none" if not g else f"{g['threshold'][0]} to {g['threshold'][1]}" if gate == "masks_per_gt"
-                  else f"≤ {g['threshold']}" if gate == "false_presence_hard" else f"≥ {g['threshold']} × teacher")
+        target = "none" if not g else _threshold(gate, g) + (" × teacher" if gate.endswith("_vs_teacher") else "")
         rows.append({"figure": figure, "student": sv, "teacher": tv, "student / teacher": sv / tv if sv is not None and tv else None,
                      "target": target, "meets target": g["pass"] if g else None, "status": "gated" if g else "shown, not gated"})
     return rows
@@ -222,6 +239,8 @@ def headline_rows(s: dict) -> list[dict]:
     keep = [k for k in ("model", *HEADLINE_FIGURES) if any(r.get(k) is not None for r in rows)]   # no empty column (J&F without video)
     return [{k: r.get(k) for k in keep} for r in rows]
 
+VIDEO_TABLE_KEYS = ("jf_tracker", "j_tracker", "f_tracker", "jf_memory_only", "jf_per_frame", "j_per_frame", "f_per_frame")   # in the video table; the rest: appendix
+
 def _video_rows(v: dict) -> list[dict]:
     "The video figures in their own small table: J&F (and J, F) of the tracker, the tracker without correction, per-frame detection."
     rows = [{"model": "student + tracker", "jf": v.get("jf_tracker"), "j": v.get("j_tracker"), "f": v.get("f_tracker")}]
@@ -292,24 +311,6 @@ def _checklist(s: dict) -> list[dict]:
          "figure": f"student {cell(st.get('prompt_sensitivity'))} vs teacher {cell(t.get('prompt_sensitivity'))}"},
         {"check": "per-prompt HTML grids reviewed", "evidence": qa if qa else "not run: no visual QA in this report (sam3m4 qa --report DIR, "
                   "or nbs/41_visual_qa.ipynb -p report DIR; sam3m4 eval --qa DIR)", "figure": "by eye"}]
-
-GATE_LABELS = {"miou_vs_teacher": "mIoU vs teacher", "prompt_sensitivity_vs_teacher": "prompt sensitivity vs teacher",
-               "presence_f1": "presence F1", "cgf1_vs_teacher": "cgF1 vs teacher", "cgf1_no_nms_vs_teacher": "cgF1, suppression off, vs teacher",
-               "masks_per_gt": "masks per instance", "miou": "mIoU vs ground truth", "miou_several_vs_teacher": "mIoU, several instances, vs teacher",
-               "false_presence_hard": "false presence, hard negatives", "video_tracker_vs_per_frame": "tracker J&F vs per frame",
-               "bundle_miou_parity": "app bundle mIoU vs eager", "bundle_jf_parity": "app bundle J&F vs eager",
-               "bundle_fp32_miou_parity": "fp32 app bundle mIoU vs eager"}
-
-def gate_label(key: str) -> str:
-    "A gate's name as a reader sees it (`quant_drop_int8`: 'int8 mIoU drop')."
-    return GATE_LABELS.get(key) or (f"{key[len('quant_drop_'):]} mIoU drop" if key.startswith("quant_drop_") else label(key))
-
-def _threshold(key: str, g: dict) -> str:
-    th = g["threshold"]
-    if key == "masks_per_gt": return f"{th[0]} to {th[1]}"
-    if key in ("false_presence_hard",) or key.startswith("quant_drop_"): return f"≤ {th}"
-    if key.startswith("bundle_"): return f"within {th}" if "fp32" in key else f"≥ −{th}"
-    return f"≥ {th}"
 
 def gates_line(s: dict) -> str:
     "One line on the gates: 'all N gates pass', or which fail, each with its value and what it needs."
@@ -389,13 +390,13 @@ def report_sections(s: dict) -> list[tuple[str, object]]:
                  ("Appendix: summary.json keys", [{"label": lab, "key": k} for k, lab in LABELS.items()])]
     return sections
 
-VIDEO_TABLE_KEYS = ("jf_tracker", "j_tracker", "f_tracker", "jf_memory_only", "jf_per_frame", "j_per_frame", "f_per_frame")
 FIGURE_SECTIONS = {"mask_grid.png": "Visual QA checklist", "curves.png": "Training curves", "quant.png": "Quantization"}   # image -> its section
 
 def _lead(s: dict) -> dict:
-    return {"gates": gates_line(s), "headline": headline_rows(s),
+    rows = headline_rows(s)
+    return {"gates": gates_line(s), "headline": rows,
             "note": "Ratios: student / teacher, as the gates take them; the ceiling is the ground truth scored through the same decoding."
-                    if any(r["model"] == "student / teacher" for r in headline_rows(s)) else None}
+                    if any(r["model"] == "student / teacher" for r in rows) else None}
 
 def summary_markdown(s: dict) -> str:
     "The report's summary.md."

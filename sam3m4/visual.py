@@ -159,9 +159,10 @@ def static_qa(predictors, records: list, prompts: list[str], out_dir, size: int,
                                                        for p, v in by_prompt.items()], note))
     kept = {k: sum(it["models"][k]["kept"] for v in by_prompt.values() for it in v) for k in preds}
     gt = sum(it["gt"]["count"] for v in by_prompt.values() for it in v)
+    n_images = len({ri for ri, _, _ in chosen})
     atomic_write_json(out/"qa.json", {"models": sources, "decode": {"score_thr": detect.score_thr, "nms": detect.nms, "nms_iou": detect.nms_iou},
-                                      "prompts": prompts, "images": len({ri for ri, _, _ in chosen}), "items": by_prompt})
-    return {"out": str(out), "prompts": len(prompts), "images": len({ri for ri, _, _ in chosen}), "index": str(out/"index.html"), "models": list(preds),
+                                      "prompts": prompts, "images": n_images, "items": by_prompt})
+    return {"out": str(out), "prompts": len(prompts), "images": n_images, "index": str(out/"index.html"), "models": list(preds),
             "masks_kept": kept, "gt_instances": gt}
 
 # %% ../nbs/34_visual.ipynb #db53b4be

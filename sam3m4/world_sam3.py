@@ -4,17 +4,16 @@
 
 # %% ../nbs/16_world_sam3.ipynb #c33bd9e7
 from __future__ import annotations
-import hashlib, json, random, shutil
+import hashlib, json, shutil
 from importlib.resources import files
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
 
 from .core import (CheckpointError, ConfigError, DataError, atomic_write_json, config_to_dict, load_checkpoint, seed_everything,
                          sha256_file)
-from .data import (DualTokenizer, GroundedDataset, PromptGroups, WorldConfig, all_prompt_pairs, build_datasets, collate_groups,
+from .data import (DualTokenizer, PromptGroups, WorldConfig, all_prompt_pairs, build_datasets, collate_groups,
                          collate_samples, load_records, make_world, split_records)
 from .engine import LoopConfig, RunFolder, train_loop
 from .evaluation import evaluate

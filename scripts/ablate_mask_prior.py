@@ -22,6 +22,7 @@ import torch
 
 from sam3m4.data import DualTokenizer, build_datasets
 from sam3m4.evaluation import evaluate, model_cost
+from sam3m4.metrics import param_count
 from sam3m4.student import load_student, param_table
 from sam3m4.trainer import TrainConfig, train_phase
 
@@ -62,7 +63,7 @@ def cost(rounds: int = 15):
             for p, m in models.items():
                 t0 = time.perf_counter(); m(img, ids); times[p].append((time.perf_counter() - t0) * 1e3)
     ms = {p: statistics.median(t) for p, t in times.items()}
-    print(json.dumps({"image_size": S, "rounds": rounds, **{f"params_{p}": sum(x.numel() for x in m.parameters()) for p, m in models.items()},
+    print(json.dumps({"image_size": S, "rounds": rounds, **{f"params_{p}": param_count(m) for p, m in models.items()},
                       **{f"ms_{p}": round(v, 2) for p, v in ms.items()}, "ratio_box_vs_none": round(ms["box"] / ms["none"], 3)}))
 
 if __name__ == "__main__":
