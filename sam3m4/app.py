@@ -16,8 +16,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import ConfigError, DataError, Sam3m4Error, atomic_write_json, native_stderr_filtered, sha256_file
-from .data import VideoClipDataset, DualTokenizer, frame_files, letterbox, letterbox_hw, overlay, read_image
-from .decode import DecodeConfig, decode
+from .data import letterbox, letterbox_hw, read_image
+from .prompts import DualTokenizer
+from .sav import frame_files
+from .grounded import overlay, VideoClipDataset
+from .decode import DecodeConfig, at_image_size, decode
 from .metrics import jf_video, mean_or_nan
 from .tracker import StepTracker, TrackerConfig
 
@@ -129,17 +132,9 @@ class Bundle:
 def segment(bundle: Bundle, image: np.ndarray, prompt: str) -> dict:
     "Instances of `prompt` in an RGB uint8 image: masks [K,H,W] bool at its size, boxes_xyxy [K,4] in its pixels, scores [K], presence."
     S = bundle.image_size; h, w = image.shape[:2]
-    x, _, scale = letterbox(image, np.zeros((0, h, w), bool), S)
+    x = letterbox(image, np.zeros((0, h, w), bool), S)[0]
     out = {k: v[0] for k, v in bundle.image_outputs(x[None], prompt).items()}
-    d = decode(out, bundle.decode_cfg)
-    nh, nw = letterbox_hw(h, w, S)
-    masks = np.zeros((0, h, w), bool)
-    if len(d["index"]):
-        up = F.interpolate(d["mask_logits"][None], size=(S, S), mode="bilinear", align_corners=False)[:, :, :nh, :nw]
-        masks = (F.interpolate(up, size=(h, w), mode="bilinear", align_corners=False)[0] > 0).numpy()
-    cx, cy, bw, bh = (d["boxes"] * S / scale).unbind(-1)
-    boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1)
-    return {"masks": masks, "boxes_xyxy": boxes.numpy(), "scores": d["scores"].numpy(), "presence": d["presence"]}
+    return at_image_size(out, bundle.decode_cfg, h, w, S)
 
 def bundle_predictor(bundle: Bundle):
     "An `evaluation.evaluate` predictor running the bundle: batch -> per-sample contract dicts from image.pte."

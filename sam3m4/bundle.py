@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .core import ConfigError, Sam3m4Error, atomic_write_json, sha256_file, config_to_dict
-from .data import DualTokenizer
+from .prompts import DualTokenizer
 from .decode import DecodeConfig
 from .student import (IMAGE_PROGRAM_INPUTS, IMAGE_PROGRAM_OUTPUTS, TEXT_PROGRAM_INPUTS, TEXT_PROGRAM_OUTPUTS,
                             image_program, text_program, load_student)

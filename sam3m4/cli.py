@@ -28,7 +28,7 @@ def _rounded(rows: list[dict]) -> list[dict]:
 
 # %% ../nbs/51_cli.ipynb #d8bea516
 def _make_world(args) -> dict:
-    from sam3m4.data import TINY_WORLD, WorldConfig, make_world
+    from sam3m4.world import make_world, TINY_WORLD, WorldConfig
     from dataclasses import replace
     cfg = TINY_WORLD if args.tiny else WorldConfig()
     if args.images: cfg = replace(cfg, n_images=args.images)
@@ -36,12 +36,24 @@ def _make_world(args) -> dict:
     return {"out": str(args.dir), **make_world(args.dir, cfg, progress=not args.json)}
 
 def _inspect(args) -> dict:
-    from sam3m4.data import inspect_folder
+    from sam3m4.grounded import inspect_folder
     r = inspect_folder(args.dir)
     if not args.json and "kind" not in r:   # SA-1B: a table, then the skipped files
         r = {"kind": "sa-1b", "table": [{"file": i["file"], "instances": i["instances"], "total area": sum(i["areas"])} for i in r["images"]],
              "skipped": r["skipped"]}
     return r
+
+def _make_saco(args) -> dict:
+    "Run `sam3m4 data make-saco`: the held-out (or every) image's pairs, with the held-out negative mix, as an SA-Co json."
+    from sam3m4.grounded import VAL_NEGATIVES, GroundedDataset, build_datasets, load_records
+    from sam3m4.prompts import DualTokenizer
+    from sam3m4.saco import write_saco
+    data = Path(args.data)
+    out = args.out or (data/f"saco_{args.split}.json" if data.is_dir() else data.with_name(f"{data.stem}_saco_{args.split}.json"))
+    tok = DualTokenizer()   # no image is read here: the size only shapes samples nobody loads
+    if args.split == "val": ds = build_datasets(data, 64, val_fraction=args.val_fraction, seed=args.seed, tokenizer=tok)[1]
+    else: ds = GroundedDataset(*load_records(data), tok, 64, VAL_NEGATIVES[0], args.seed + 1, VAL_NEGATIVES[1])
+    return write_saco(ds.records, ds.samples, out) | {"images": len({i for i, _ in ds.samples}), "negative_pairs": ds.n_negative}
 
 def _data_args(parser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
@@ -51,9 +63,18 @@ def _data_args(parser) -> None:
     p.add_argument("--images", type=int, default=None, help="number of still images (default from WorldConfig)")
     p.add_argument("--seed", type=int, default=None, help="random seed (the world is a pure function of its config)")
     add_json_flag(p); p.set_defaults(func=_make_world)
-    p = sub.add_parser("inspect", help="summarise a world, SA-1B folder or tar shard(s), SA-V folder or COCO json; list bad files")
-    p.add_argument("dir", type=Path, help="dataset folder (or a COCO instances .json, or an SA-1B .tar shard)")
+    p = sub.add_parser("inspect", help="summarise a world, SA-1B folder or tar shard(s), SA-V folder, COCO or SA-Co json; list bad files")
+    p.add_argument("dir", type=Path, help="dataset folder (or a COCO / SA-Co .json, or an SA-1B .tar shard)")
     add_json_flag(p); p.set_defaults(func=_inspect)
+    p = sub.add_parser("make-saco", help="write an SA-Co json (image × phrase pairs, negatives included) of a dataset's held-out split, "
+                                         "for `sam3m4 eval --predictions` and Meta's evaluator")
+    p.add_argument("data", type=Path, help="world folder, SA-1B folder or tar shard(s), or COCO json")
+    p.add_argument("--out", type=Path, default=None, help="the json to write (default: <data>/saco_<split>.json, beside a json for a json)")
+    p.add_argument("--split", choices=("val", "all"), default="val",
+                   help="val: the held-out images a training run with the same --val-fraction / --seed never saw (default); all: every image")
+    p.add_argument("--val-fraction", type=float, default=0.15, help="the training run's validation fraction (default 0.15)")
+    p.add_argument("--seed", type=int, default=0, help="the training run's seed (default 0): it draws the held-out negatives")
+    add_json_flag(p); p.set_defaults(func=_make_saco)
 
 # %% ../nbs/51_cli.ipynb #8f2ad84d
 def _teacher_cache(args) -> dict:
@@ -238,7 +259,12 @@ def _eval_args(parser: argparse.ArgumentParser) -> None:
                           "then write a dated report folder: summary.json, summary.md, report.html, mask_grid.png and the executed "
                           f"notebook (nbs/40_eval.ipynb). The checkpoint is {CKPT_RULE}.")
     parser.add_argument("--ckpt", type=Path, required=True, help=f"student checkpoint: {CKPT_RULE}")
-    parser.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or tar shard(s), or COCO json (its validation split is used)")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="world folder, SA-1B folder or tar shard(s), or COCO json (its validation split is used), or an SA-Co json (every pair)")
+    parser.add_argument("--images", type=Path, default=None, help="the folder a COCO / SA-Co json's file names are relative to (default: beside it)")
+    parser.add_argument("--predictions", type=Path, default=None,
+                        help="write the student's predictions on every pair of the SA-Co --data here, as a COCO results list "
+                             "(Meta's CGF1Evaluator reads it); --json then prints their cgF1 / IL_MCC / pmF1")
     parser.add_argument("--num-val", type=int, default=200, help="validation samples scored (default 200)")
     parser.add_argument("--include-teacher", action=argparse.BooleanOptionalAction, default=True,
                         help="also score the teacher, the baseline the gates compare with (default: yes; --no-include-teacher skips it)")
@@ -262,6 +288,14 @@ def _eval(args) -> dict:
     from sam3m4.report import run_report
     params = {"ckpt": str(args.ckpt), "data": str(args.data), "num_val": args.num_val, "include_teacher": args.include_teacher,
               "teacher": args.teacher}
+    if args.images is not None: params["images"] = str(args.images)
+    if args.predictions is not None:   # checked here, before the report runs: a named error, not a failed notebook
+        from sam3m4.evaluation import writable_file
+        from sam3m4.grounded import is_benchmark
+        if not is_benchmark(args.data):
+            raise ConfigError(f"--predictions: {args.data} is not an SA-Co json (predictions name SA-Co pair ids); "
+                              f"make one with `sam3m4 data make-saco {args.data}` and pass it as --data")
+        params["predictions"] = str(writable_file(args.predictions.resolve()))
     d = _decode_config(args); params.update(score_thr=d.score_thr, nms=d.nms, nms_iou=d.nms_iou)
     for k in _EVAL_FILES:
         v = getattr(args, k)
@@ -353,7 +387,7 @@ def _export(args) -> dict:
     if args.bundle:
         from sam3m4.bundle import BundleConfig, export_bundle
         from sam3m4.core import dated_dir
-        from sam3m4.data import load_prompts
+        from sam3m4.prompts import load_prompts
         out = args.out or dated_dir(project_outputs(), f"bundle_{args.backend}_{args.quant}")
         cfg = BundleConfig(backend=args.backend, quant=args.quant, image_size=args.image_size, max_objects=args.max_objects,
                            linear_weight_bits=args.linear_weight_bits)
@@ -383,6 +417,14 @@ def _export_args(parser) -> None:
     add_json_flag(parser); parser.set_defaults(func=_export)
 
 def _run(args) -> dict:
+    if args.predictions is not None or args.path.suffix == ".json":   # a benchmark: every pair of an SA-Co json, on the bundle
+        from sam3m4.app import Bundle, bundle_predictor
+        from sam3m4.evaluation import write_predictions
+        from sam3m4.grounded import eval_dataset
+        if args.predictions is None: raise ConfigError(f"{args.path}: an SA-Co json is scored, not shown: add --predictions FILE")
+        bundle = Bundle(args.bundle)
+        ds = eval_dataset(args.path, bundle.image_size, images=args.images)
+        return write_predictions(bundle_predictor(bundle), ds, args.predictions, bundle.decode_cfg, progress=not args.json)
     from sam3m4.app import run_app
     from sam3m4.core import dated_dir
     out = args.out or dated_dir(project_outputs(), "run")
@@ -390,9 +432,12 @@ def _run(args) -> dict:
 
 def _run_args(parser) -> None:
     parser.description = "The reference app: run an app bundle (and nothing else) on an image or a folder of video frames."
-    parser.add_argument("path", type=Path, help="an image, or a folder of video frames (.jpg/.png, in name order)")
+    parser.add_argument("path", type=Path, help="an image, a folder of video frames (.jpg/.png, in name order), or an SA-Co json with --predictions")
     parser.add_argument("--bundle", type=Path, required=True, help="a bundle folder (sam3m4 export --bundle --out DIR)")
-    parser.add_argument("--prompt", required=True, help="the concept to segment, any text (e.g. 'red circle')")
+    parser.add_argument("--prompt", default="", help="the concept to segment, any text (e.g. 'red circle'); an SA-Co json names its own")
+    parser.add_argument("--predictions", type=Path, default=None,
+                        help="with an SA-Co json as PATH: write the bundle's predictions on every pair here (COCO results, as `eval --predictions`)")
+    parser.add_argument("--images", type=Path, default=None, help="the folder the SA-Co json's file names are relative to (default: beside it)")
     parser.add_argument("--out", type=Path, help="where masks and overlays go (default <project>/outputs/<date>_run)")
     parser.add_argument("--max-frames", type=int, help="video: stop after this many frames")
     add_json_flag(parser); parser.set_defaults(func=_run)

@@ -15,7 +15,7 @@ from .core import ConfigError
 from .layers import mask_iou
 
 # %% auto #0
-__all__ = ['NMS_MODES', 'mask_nms', 'DecodeConfig', 'decode']
+__all__ = ['NMS_MODES', 'mask_nms', 'DecodeConfig', 'decode', 'at_image_size']
 
 # %% ../nbs/05_decode.ipynb #fd12c3d2
 def mask_nms(masks: Tensor, scores: Tensor, iou_thr: float) -> Tensor:
@@ -65,3 +65,17 @@ def decode(out: dict, cfg: DecodeConfig | None = None, size: int | None = None) 
                  else logits.new_zeros(0, size, size)
     return {"index": index, "scores": final[index], "mask_logits": logits, "masks": logits > 0,
             "boxes": out["boxes"][index].float(), "presence": float(presence), "candidates": candidates}
+
+# %% ../nbs/05_decode.ipynb #73b4288c
+def at_image_size(out: dict, cfg: DecodeConfig | None, height: int, width: int, input_size: int) -> dict:
+    """`decode`'s instances of a letterboxed `input_size`² input, at the source image's size: `masks` [K,H,W] bool, `boxes_xyxy`
+    [K,4] in its pixels (clipped to it), `scores` [K] and the `presence` probability."""
+    d, S = decode(out, cfg), input_size
+    s = S / max(height, width); nh, nw = max(1, round(height * s)), max(1, round(width * s))   # data.letterbox_hw
+    masks = torch.zeros(0, height, width, dtype=torch.bool)
+    if len(d["index"]):
+        up = F.interpolate(d["mask_logits"][None], size=(S, S), mode="bilinear", align_corners=False)[:, :, :nh, :nw]
+        masks = F.interpolate(up, size=(height, width), mode="bilinear", align_corners=False)[0] > 0
+    xyxy = torchvision.ops.box_convert(d["boxes"], "cxcywh", "xyxy") * S / s
+    xyxy = torch.stack([xyxy[:, 0].clamp(0, width), xyxy[:, 1].clamp(0, height), xyxy[:, 2].clamp(0, width), xyxy[:, 3].clamp(0, height)], -1)
+    return {"masks": masks.numpy(), "boxes_xyxy": xyxy.numpy(), "scores": d["scores"].numpy(), "presence": d["presence"]}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_evaluation.ipynb #9a4c1760
 from __future__ import annotations
-import math, sys
+import math, os, sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,16 +14,19 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
-from .core import ConfigError, DataError
-from .data import DualTokenizer, VideoClipDataset, all_prompt_pairs, collate_samples
-from .decode import DecodeConfig, decode
-from .metrics import (cgf1, instance_ious, iou_matrix, jf_video, latency_ms, mean_or_nan, param_count, presence_confusion,
+from .core import ConfigError, DataError, atomic_write_json
+from .data import decode_rle, encode_rle
+from .prompts import DualTokenizer
+from .grounded import all_prompt_pairs, collate_samples, VideoClipDataset
+from .decode import DecodeConfig, at_image_size, decode
+from .metrics import (cgf1, cgf1_of_ious, instance_ious, kept_ious, iou_matrix, jf_video, latency_ms, mean_or_nan, param_count, presence_confusion,
                             masks_per_instance, prompt_sensitivity, size_mb)
 from .student import unbatch
 from .tracker import TrackerConfig, VideoStudent, track_video
 
 # %% auto #0
-__all__ = ['student_predictor', 'teacher_predictor', 'as_predictor', 'nan_to_none', 'negative_sweep', 'evaluate', 'model_cost',
+__all__ = ['SACO_SCORE_THR', 'student_predictor', 'teacher_predictor', 'as_predictor', 'nan_to_none', 'negative_sweep',
+           'evaluate', 'coco_results', 'writable_file', 'write_predictions', 'score_predictions', 'model_cost',
            'evaluate_video']
 
 # %% ../nbs/15_evaluation.ipynb #6c9bc439
@@ -145,6 +148,61 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
         res["negative_sweep"] = ("not run: " + ("the dataset has no records to ask about" if not hasattr(ds, "records") else
                                  f"{predict.source} is a cache: it answers only the samples it was built for (give the live teacher)"))
     return nan_to_none(res)
+
+# %% ../nbs/15_evaluation.ipynb #c9846fa2
+SACO_SCORE_THR = 0.5   # Meta's CGF1Evaluator keeps predictions with score ≥ 0.5 (CGF1Eval.threshold)
+
+def coco_results(inst: dict, pair_id: int, category_id: int) -> list[dict]:
+    "COCO results entries of one pair's instances (`decode.at_image_size`): RLE at the image's size, xywh pixel box, score."
+    return [{"image_id": pair_id, "category_id": category_id, "segmentation": encode_rle(m),
+             "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])], "score": float(s)}
+            for m, b, s in zip(inst["masks"], inst["boxes_xyxy"], inst["scores"])]
+
+def writable_file(path: Path) -> Path:
+    "`path`, once its folder exists and is writable; a `ConfigError` naming it otherwise (before any work is done)."
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir() or not os.access(path.parent, os.W_OK): raise PermissionError(f"{path} is a folder or its folder is read-only")
+    except OSError as e: raise ConfigError(f"{path}: cannot write predictions there ({e}); give a writable file path") from e
+    return path
+
+def write_predictions(model_or_teacher, ds, path, detect: DecodeConfig | None = None, batch_size: int = 8, progress: bool = True) -> dict:
+    """Answer every pair of `ds` (SA-Co records: `grounded.eval_dataset`) and write a COCO results list to `path`; returns the
+    project's cgF1 / pmF1 / IL_MCC of those same instances over the instance-exhaustive pairs, with the counts."""
+    if not ds.records or any(not r.queries for r in ds.records):
+        raise ConfigError("predictions are written for SA-Co pairs (their ids are the results' image_id): give an SA-Co json as the data, "
+                          "e.g. one made with `sam3m4 data make-saco DATA`")
+    path, predict = writable_file(Path(path)), as_predictor(model_or_teacher)
+    entries, unreadable = [], []
+    for b in tqdm(range(0, len(ds), batch_size), desc=f"predictions {predict.source}", disable=not progress, file=sys.stderr):
+        items = [it for j in range(b, min(b + batch_size, len(ds))) if (it := ds[j])["index"] == j or unreadable.append(j)]
+        if not items: continue
+        batch = collate_samples(items)
+        for j, o in zip(batch["index"].tolist(), predict(batch)):
+            ri, prompt = ds.samples[j]; r = ds.records[ri]; q = r.queries[prompt]
+            entries += coco_results(at_image_size(o, detect, r.height, r.width, ds.size), q["pair_id"], q["category_id"])
+    atomic_write_json(path, entries)
+    return {"predictions": str(path), "source": predict.source,
+            "unreadable": [ds.samples[j][1] + " @ " + str(ds.records[ds.samples[j][0]].file) for j in unreadable]} | score_predictions(entries, ds)
+
+def score_predictions(entries: list[dict], ds) -> dict:
+    """The project's cgF1 / pmF1 / IL_MCC of COCO results `entries` against the SA-Co pairs of `ds`, over the instance-exhaustive
+    pairs, at Meta's score threshold (`SACO_SCORE_THR`); masks compared at each image's size."""
+    by_pair = {}
+    for e in entries: by_pair.setdefault(e["image_id"], []).append(e)
+    pairs = {r.queries[p]["pair_id"]: (r, p) for r, p in ((ds.records[i], p) for i, p in ds.samples)}
+    if unknown := sorted(set(by_pair) - set(pairs), key=str)[:5]:
+        raise DataError(f"predictions for image_id(s) {unknown} that are no pair of the dataset; score them against the SA-Co json they were made for")
+    ious = []
+    for pid, (r, prompt) in pairs.items():
+        if not r.queries[prompt]["exhaustive"]: continue
+        es = by_pair.get(pid, []); hw = (r.height, r.width)
+        pm = np.stack([decode_rle(e["segmentation"], f"prediction for pair {pid}", size=hw) for e in es]) if es else np.zeros((0, *hw), bool)
+        gt = [decode_rle(a["rle"], f"{r.file} ({prompt})", size=hw) for a in r.annotations if a["category"] == prompt]
+        ious.append(kept_ious(pm, [e["score"] for e in es], np.stack(gt) if gt else np.zeros((0, *hw), bool), SACO_SCORE_THR))
+    cg = cgf1_of_ious(ious)
+    return {"entries": len(entries), "pairs": len(pairs), "scored_pairs": len(ious), "cgF1": cg["cgF1"], "pmF1": cg["pmF1"],
+            "IL_MCC": cg["IL_MCC"], "il_confusion": {k: cg[k] for k in ("tp", "fp", "fn", "tn")}, "score_thr": SACO_SCORE_THR}
 
 # %% ../nbs/15_evaluation.ipynb #17edb164
 def model_cost(model, ckpt=None, warmup: int = 2, n: int = 5) -> dict:

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from .core import (BackendUnavailable, ConfigError, Sam3m4Error, atomic_write_bytes, atomic_write_json, dated_dir, native_stderr_filtered,
                          project_outputs, sha256_file)
-from .data import DualTokenizer, load_prompts
+from .prompts import DualTokenizer, load_prompts
 from .decode import DecodeConfig, decode
 from .layers import LayerNormX, mask_iou
 from .quantize import ImagePath, prompt_embeddings, random_student, _median_ms
@@ -487,7 +487,7 @@ def calibration_samples(data, image_size: int, context_length: int = 32, n: int 
                         seed: int = 0) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], str]:
     "([(images [1,3,S,S], student token ids [1,L])] × n, description): training-split samples of `data`, else random images × `prompts`."
     if data is not None:
-        from sam3m4.data import build_datasets
+        from sam3m4.grounded import build_datasets
         train, _ = build_datasets(data, image_size, tokenizer=DualTokenizer(student_context=context_length))
         if len(train) == 0: raise ConfigError(f"{data}: no training samples to calibrate on")
         idx = torch.linspace(0, len(train) - 1, min(n, len(train))).round().long().tolist()

@@ -16,8 +16,8 @@ from .layers import mask_iou
 
 # %% auto #0
 __all__ = ['mean_or_nan', 'region_j', 'iou_matrix', 'seg2bmap', 'boundary_tolerance', 'boundary_f', 'jf_video', 'instance_ious',
-           'mask_miou', 'presence_confusion', 'cgf1', 'masks_per_instance', 'prompt_sensitivity', 'latency_ms',
-           'size_mb', 'param_count']
+           'mask_miou', 'presence_confusion', 'kept_ious', 'cgf1_of_ious', 'cgf1', 'masks_per_instance',
+           'prompt_sensitivity', 'latency_ms', 'size_mb', 'param_count']
 
 # %% ../nbs/03_metrics.ipynb #24425047
 def _np(m): return m.detach().cpu().numpy().astype(bool) if torch.is_tensor(m) else np.asarray(m, bool)
@@ -115,26 +115,33 @@ def presence_confusion(pred_present, gt_present) -> dict:
             "accuracy": (tp + tn) / max(1, len(p)), "mcc": (tp * tn - fp * fn) / den if den else 0.0}
 
 # %% ../nbs/03_metrics.ipynb #76085849
-def cgf1(pairs, score_thr: float = 0.5) -> dict:
-    "SA-Co cgF1 / pmF1 / IL_MCC over pairs = [(pred_masks[N,H,W], pred_scores[N], gt_masks[M,H,W]), ...]."
+def kept_ious(pred_masks, pred_scores, gt_masks, score_thr: float = 0.5) -> np.ndarray:
+    "IoU [N, M] of the predictions with score ≥ `score_thr` against the ground truth: all that cgF1 needs of one pair."
+    keep = np.asarray(pred_scores) >= score_thr if len(pred_scores) else np.zeros(0, bool)
+    p, g = (_np(pred_masks)[keep] if len(pred_masks) else np.zeros((0,), bool)), _np(gt_masks)
+    return iou_matrix(p, g) if len(p) and len(g) else np.zeros((int(keep.sum()), len(g)))
+
+def cgf1_of_ious(ious: list) -> dict:
+    "SA-Co cgF1 / pmF1 / IL_MCC from each pair's `kept_ious` matrix [N kept, M ground truth] (a pair's masks need not be kept)."
     taus = np.round(np.arange(0.5, 0.951, 0.05), 2)
     tp = np.zeros(len(taus)); fp = np.zeros(len(taus)); fn = np.zeros(len(taus))
     pred_present, gt_present = [], []
-    for pm, ps, gm in pairs:
-        keep = np.asarray(ps) >= score_thr if len(ps) else np.zeros(0, bool)
-        p = _np(pm)[keep] if len(pm) else np.zeros((0,), bool); g = _np(gm)
-        pred_present.append(bool(keep.sum())); gt_present.append(len(g) > 0)
-        if len(g) == 0: continue
-        ious = iou_matrix(p, g) if len(p) else np.zeros((0, len(g)))
-        matched = np.zeros(0)
-        if len(p): r, c = linear_sum_assignment(-ious); matched = ious[r, c]
+    for iou in ious:
+        n, m = iou.shape
+        pred_present.append(n > 0); gt_present.append(m > 0)
+        if m == 0: continue
+        matched = iou[linear_sum_assignment(-iou)] if n else np.zeros(0)
         for k, t in enumerate(taus):
-            n_tp = int((matched >= t).sum()); tp[k] += n_tp; fp[k] += len(p) - n_tp; fn[k] += len(g) - n_tp
+            n_tp = int((matched >= t).sum()); tp[k] += n_tp; fp[k] += n - n_tp; fn[k] += m - n_tp
     f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
     pmf1 = float(f1.mean()) if any(gt_present) else float("nan")   # no positive pair: pmF1 is undefined
     c = presence_confusion(pred_present, gt_present)
     return {"cgF1": pmf1 * c["mcc"], "pmF1": pmf1, "IL_MCC": c["mcc"], "tp": c["tp"], "fp": c["fp"], "fn": c["fn"], "tn": c["tn"],
             "pmF1_per_iou": {f"{t:.2f}": float(v) for t, v in zip(taus, f1)}, "pairs": len(gt_present), "positive_pairs": int(sum(gt_present))}
+
+def cgf1(pairs, score_thr: float = 0.5) -> dict:
+    "SA-Co cgF1 / pmF1 / IL_MCC over pairs = [(pred_masks[N,H,W], pred_scores[N], gt_masks[M,H,W]), ...]."
+    return cgf1_of_ious([kept_ious(pm, ps, gm, score_thr) for pm, ps, gm in pairs])
 
 # %% ../nbs/03_metrics.ipynb #7a000519
 def masks_per_instance(pairs, score_thr: float = 0.5) -> dict:

@@ -135,10 +135,10 @@ def _train_cfg(cfg: PipelineConfig, phase: int, steps: int | None = None):
 def stage_world(cfg: PipelineConfig):
     def run(ctx):
         if cfg.data:
-            from sam3m4.data import load_records
+            from sam3m4.grounded import load_records
             recs, prompts = load_records(cfg.data)
             return {"data": cfg.data, "images": len(recs), "prompts": len(prompts), "outputs": [cfg.data], "made": False}
-        from sam3m4.data import TINY_WORLD, WorldConfig, make_world
+        from sam3m4.world import make_world, TINY_WORLD, WorldConfig
         wc = TINY_WORLD if cfg.tiny else WorldConfig(n_images=cfg.world_images, seed=cfg.seed)
         man = make_world(Path(cfg.work)/"world", wc)
         return {"data": str(Path(cfg.work)/"world"), **man, "outputs": [str(Path(cfg.work)/"world"/"world.json")], "made": True}
@@ -282,7 +282,7 @@ def stage_quantize(cfg: PipelineConfig):
 def stage_export(cfg: PipelineConfig):
     def run(ctx):
         from sam3m4.export import export_student
-        from sam3m4.data import load_prompts
+        from sam3m4.prompts import load_prompts
         rows, outs = [], []
         prompts = load_prompts(Path(_data(cfg, ctx))/"prompts.json") if (Path(_data(cfg, ctx))/"prompts.json").is_file() else None
         for b in [x.strip() for x in cfg.backends.split(",") if x.strip()]:
@@ -306,7 +306,8 @@ def stage_bundle(cfg: PipelineConfig):
     def run(ctx):
         from sam3m4.app import bundle_report
         from sam3m4.bundle import BundleConfig, export_bundle
-        from sam3m4.data import build_datasets, load_videos
+        from sam3m4.sav import load_videos
+        from sam3m4.grounded import build_datasets
         from sam3m4.student import load_student
         from sam3m4.tracker import VideoStudent, load_video_model
         work, recs = Path(cfg.work), ctx["records"]
@@ -358,7 +359,8 @@ def _start(pretrained) -> dict:
 def phase1_ablation(cfg: PipelineConfig, records: dict, out) -> dict:
     """Train phase 2 alone from phase 1's start for phase 1 + phase 2's steps into `out`, score it and the main phase-2 checkpoint
     on the same held-out samples; returns the report's `phase1_ablation` section (two rows, the step counts)."""
-    from sam3m4.data import DualTokenizer, build_datasets
+    from sam3m4.prompts import DualTokenizer
+    from sam3m4.grounded import build_datasets
     from sam3m4.decode import DecodeConfig
     from sam3m4.evaluation import evaluate
     from sam3m4.student import load_student

@@ -14,7 +14,8 @@ from torch import nn
 from safetensors.torch import save_file, load_file
 
 from .core import BackendUnavailable, ConfigError, atomic_write_json, dated_dir, project_outputs, seed_everything
-from .data import DualTokenizer, build_datasets, collate_samples
+from .prompts import DualTokenizer
+from .grounded import build_datasets, collate_samples
 from .evaluation import evaluate
 from .metrics import latency_ms
 from .student import Sam3m4Student, load_student, student_config, unbatch

@@ -490,4 +490,5 @@ def run_report(params: dict, out_dir=None, name: str = "eval", notebook: str = "
     if s.get("artifacts") is not None and executed.name not in s["artifacts"]:   # the executed notebook exists only now
         s["artifacts"] = sorted(set(s["artifacts"]) | {executed.name}); write_summary(s, out)
     return {"report": str(out), "summary": str(out/"summary.json"), "html": str(out/"report.html"),
-            "summary_md": str(out/"summary.md"), "notebook": str(executed), **headline(s)}
+            "summary_md": str(out/"summary.md"), "notebook": str(executed), **headline(s),
+            **({"predictions": s["predictions"]} if s.get("predictions") else {})}

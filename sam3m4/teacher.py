@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torchvision.ops import box_convert
 
 from .core import ConfigError, DataError, config_to_dict
-from .data import clip_bpe_tokenizer, letterbox_hw, read_image
+from .data import letterbox_hw, read_image
+from .prompts import clip_bpe_tokenizer
 from .sam3_weights import load_sam3, sam3_config
 
 # %% auto #0
@@ -135,7 +136,7 @@ def sam3_text_forward(model, ids: torch.Tensor, eot_id: int = 49407, text_embeds
     return model(**text, attention_mask=eot_attention_mask(ids, eot_id), **geometry_cls_inputs(len(ids), ids.device), **inputs)
 
 def sam3_tokenizer(processor=None):
-    "The local processor's CLIP tokenizer, else the offline CLIP BPE of `sam3m4.data` (the same ids)."
+    "The local processor's CLIP tokenizer, else the offline CLIP BPE of `sam3m4.prompts` (the same ids)."
     tok = getattr(processor, "tokenizer", None)
     return tok if tok is not None else clip_bpe_tokenizer()
 
@@ -166,7 +167,7 @@ def _originals(batch: dict) -> tuple[list, list[int]]:
     if batch.get("original") is not None: srcs, keys = list(batch["original"]), [id(a) for a in batch["original"]]
     elif batch.get("file") is not None: srcs, keys = list(batch["file"]), [str(f) for f in batch["file"]]   # a path or a tar member
     else: raise DataError("Sam3Teacher: the batch has neither 'file' nor 'original'; SAM 3 reads the image at its own "
-                          "resolution: build batches with sam3m4.data.GroundedDataset + collate_samples, or pass 'original' uint8 images")
+                          "resolution: build batches with sam3m4.grounded.GroundedDataset + collate_samples, or pass 'original' uint8 images")
     first: dict = {}
     rows = [first.setdefault(k, len(first)) for k in keys]
     uniq = {first[k]: s for k, s in zip(keys, srcs)}
@@ -226,7 +227,7 @@ class Sam3Teacher:
                 "params": int(sum(p.numel() for p in self.model.parameters())), "input": SAM3_TEACHER_INPUT}
 
     def tokenize(self, prompts: list[str]) -> torch.Tensor:
-        "CLIP ids [B,32] for prompts (the local processor's tokenizer, else the offline CLIP BPE of sam3m4.data)."
+        "CLIP ids [B,32] for prompts (the local processor's tokenizer, else the offline CLIP BPE of sam3m4.prompts)."
         if self._tok is None: self._tok = sam3_tokenizer(self.processor)
         return tokenize_prompts(self._tok, prompts)
 

@@ -15,7 +15,7 @@ from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
 
 from .core import ConfigError, DataError, atomic_write_bytes, atomic_write_json, sha256_file
-from .data import build_datasets, collate_samples
+from .grounded import build_datasets, collate_samples
 from .sam3_weights import inspect_official_sam3, load_sam3, resolve_sam3_path, sam3_config
 from .teacher import AnnotationTeacher, Sam3Teacher, TeacherConfig, check_output
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .core import CheckpointError, ConfigError, config_from_dict, load_checkpoint, load_state_dict_checked, resolve_checkpoint, sha256_file
-from .data import DualTokenizer
+from .prompts import DualTokenizer
 from .decode import DecodeConfig, decode
 from .layers import Block, greedy_match, mask_iou, sine_pos, to_export_form
 from .student import Sam3m4Student, StudentConfig, load_student, student_config

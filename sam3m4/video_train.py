@@ -19,8 +19,10 @@ from tqdm.auto import tqdm
 
 from .core import (BackendUnavailable, CheckpointError, ConfigError, DataError, atomic_write_json, config_to_dict, load_state_dict_checked, resolve_checkpoint, save_checkpoint, seed_everything,
                          sha256_file, state_fingerprint)
-from .data import (DualTokenizer, VideoClipDataset, VideoRecord, letterbox, load_videos, read_image, sav_clip, split_records,
-                         video_sources)
+from .data import letterbox, read_image, VideoRecord
+from .prompts import DualTokenizer
+from .sav import load_videos, sav_clip, video_sources
+from .grounded import split_records, VideoClipDataset
 from .engine import LoopConfig, RunFolder, distributed, train_loop
 from .losses import dice_loss
 from .sam3_weights import SAM3_HELP, resolve_sam3_path, sam3_config, weights_id
@@ -176,7 +178,7 @@ class Sam3VideoTeacher:
         from transformers.models.sam3_video.modeling_sam3_video import Sam3VideoInferenceSession
         a = np.asarray(frames)
         if a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8 or len(a) == 0:
-            raise DataError(f"Sam3VideoTeacher: expected uint8 frames [T,H,W,3] (T >= 1), got {a.dtype} {a.shape}; read them with sam3m4.data.sav_clip")
+            raise DataError(f"Sam3VideoTeacher: expected uint8 frames [T,H,W,3] (T >= 1), got {a.dtype} {a.shape}; read them with sam3m4.sav.sav_clip")
         prompt = prompt or self.cfg.prompt
         T, H, W = a.shape[:3]
         fi = list(range(T)) if frame_index is None else [int(i) for i in frame_index]

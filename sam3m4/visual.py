@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from .core import DataError, atomic_write_json, atomic_write_text
-from .data import DualTokenizer, GroundedDataset, build_datasets, collate_samples, load_prompts, negative_kind
+from .prompts import DualTokenizer, load_prompts, negative_kind
+from .grounded import build_datasets, collate_samples, GroundedDataset
 from .decode import NMS_MODES, DecodeConfig, decode
 from .evaluation import as_predictor, student_predictor, teacher_predictor
 from .render import qa_index_html, qa_prompt_html

@@ -13,8 +13,9 @@ import torch
 
 from .core import (CheckpointError, ConfigError, DataError, atomic_write_json, config_to_dict, load_checkpoint, seed_everything,
                          sha256_file)
-from .data import (DualTokenizer, PromptGroups, WorldConfig, all_prompt_pairs, build_datasets, collate_groups,
-                         collate_samples, load_records, make_world, split_records)
+from .prompts import DualTokenizer
+from .world import make_world, WorldConfig
+from .grounded import all_prompt_pairs, build_datasets, collate_groups, collate_samples, load_records, PromptGroups, split_records
 from .engine import LoopConfig, RunFolder, train_loop
 from .evaluation import evaluate
 from .losses import LossConfig, phase2_loss

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from sam3m4.data import DualTokenizer, build_datasets
+from sam3m4.prompts import DualTokenizer
+from sam3m4.grounded import build_datasets
 from sam3m4.evaluation import evaluate, model_cost
 from sam3m4.metrics import param_count
 from sam3m4.student import load_student, param_table

@@ -42,7 +42,9 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from sam3m4.data import TINY_WORLD, DualTokenizer, GroundedDataset, load_records, make_loader, make_world
+    from sam3m4.prompts import DualTokenizer
+    from sam3m4.world import make_world, TINY_WORLD
+    from sam3m4.grounded import GroundedDataset, load_records, make_loader
     from sam3m4.teacher import AnnotationTeacher, Sam3Teacher, TeacherConfig
     from sam3m4.teacher_cache import CachedTeacher, TeacherCache, build_teacher_cache
     tmp = Path(tempfile.mkdtemp(prefix="bench_cache_"))

@@ -40,7 +40,10 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from sam3m4.data import DualTokenizer, GroundedDataset, WorldConfig, load_sa1b, make_loader, make_world
+    from sam3m4.prompts import DualTokenizer
+    from sam3m4.sa1b import load_sa1b
+    from sam3m4.world import make_world, WorldConfig
+    from sam3m4.grounded import GroundedDataset, make_loader
     folder, source = args.sa1b, str(args.sa1b)
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="bench_data_")) / "world"

@@ -11,7 +11,7 @@ import json, sys
 
 import torch
 
-from sam3m4.data import build_datasets
+from sam3m4.grounded import build_datasets
 from sam3m4.decode import NMS_MODES, DecodeConfig
 from sam3m4.evaluation import evaluate, student_predictor, teacher_predictor
 from sam3m4.student import load_student

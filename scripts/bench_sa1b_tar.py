@@ -55,8 +55,10 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from sam3m4.data import (DualTokenizer, GroundedDataset, SA1BShardStream, WorldConfig, collate_samples, load_sa1b, load_sa1b_tar, make_loader,
-                             make_world, sa1b_shards)
+    from sam3m4.prompts import DualTokenizer
+    from sam3m4.sa1b import load_sa1b, load_sa1b_tar, sa1b_shards, SA1BShardStream
+    from sam3m4.world import make_world, WorldConfig
+    from sam3m4.grounded import collate_samples, GroundedDataset, make_loader
     tok = DualTokenizer()
     folder = None
     if args.shards_dir is None:

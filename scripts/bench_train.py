@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from sam3m4.data import TINY_WORLD, make_world
+from sam3m4.world import make_world, TINY_WORLD
 from sam3m4.student import student_config
 from sam3m4.teacher_cache import build_teacher_caches
 from sam3m4.trainer import Phase2Config, train_phase

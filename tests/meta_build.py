@@ -1,6 +1,6 @@
 """Build Meta's SAM 3 (the `sam3` package from the registry) on CPU with random weights, optionally at reduced size.
 
-Test-side helper of tests/test_sam3_parity.py only: the project never imports `sam3`. Nothing here copies Meta's code; it
+Test-side helper of tests/test_sam3_parity.py (and, for the path to Meta's evaluator, tests/test_saco_meta.py): the project never imports `sam3`. Nothing here copies Meta's code; it
 calls Meta's builders and module constructors and only overrides constructor arguments. Workarounds for a CPU-only
 machine (Meta's package hard-codes CUDA in places), none of which edits Meta's files:
   - `PositionEmbeddingSine(precompute_resolution=1008)` / `TransformerDecoder(resolution=1008)` allocate on "cuda" in their
@@ -10,10 +10,21 @@ machine (Meta's package hard-codes CUDA in places), none of which edits Meta's f
   - the wheel ships no BPE vocabulary: open_clip's identical copy is passed.
 """
 from __future__ import annotations
-import contextlib, copy
+import contextlib, copy, sys
 from pathlib import Path
 
+import pytest
 import torch
+
+META = Path(__file__).resolve().parents[1]/".venv"/"meta-sam3"
+INSTALL = ".venv/bin/pip install --no-deps --target .venv/meta-sam3 sam3==0.1.4 einops==0.8.2 iopath==0.1.10 portalocker==4.4.2"
+
+
+def use_meta_or_skip(what: str) -> None:
+    "Put Meta's `sam3` (installed beside the project) on the path, or skip the calling test module saying how to install it."
+    if not (META/"sam3").is_dir():
+        pytest.skip(f"{META} is absent: Meta's sam3 ({what}) is not installed; run `{INSTALL}`", allow_module_level=True)
+    if str(META) not in sys.path: sys.path.insert(0, str(META))
 
 # reduced size: the released layout scaled down 4x spatially (1008 -> 252 px, ViT grid 72 -> 18, pretrain grid 24 -> 6
 # tiled 3x, 3x3 windows of 6), ViT 32x1024 -> 4x64, CLIP 24x1024 -> 2x64. Everything after the backbones (FPN neck,

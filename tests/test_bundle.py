@@ -9,6 +9,8 @@ import torch
 from PIL import Image
 
 from sam3m4.bundle import BundleConfig, build_bundle
+from sam3m4.evaluation import score_predictions
+from sam3m4.grounded import eval_dataset
 from sam3m4.tracker import make_video_student, synthetic_clip
 
 
@@ -38,6 +40,17 @@ def test_cli_bundle_then_run_an_image_and_frames(tmp_path, run_cli):
     assert r["frames"] == 3 and r["fps_end_to_end"] > 0 and (tmp_path/"o2"/"002.overlay.png").is_file()
     p = run_cli("run", "--bundle", str(tmp_path), "--prompt", "x", str(tmp_path/"frames"), "--json")
     assert p.returncode == 2 and "no manifest" in json.loads(p.stdout)["error"]
+    # SA-Co: every pair of a world-made file on the bundle, written as COCO results and scored as `eval --predictions` scores them
+    run_cli("data", "make-world", tmp_path/"w", "--tiny", "--json", check=True)
+    run_cli("data", "make-saco", tmp_path/"w", "--split", "all", "--json", check=True)
+    saco = tmp_path/"w"/"saco_all.json"
+    r = json.loads(run_cli("run", "--bundle", str(b), str(saco), "--predictions", str(tmp_path/"pred.json"), "--json", check=True).stdout)
+    entries = json.loads((tmp_path/"pred.json").read_text())
+    assert r["entries"] == len(entries) and r["pairs"] == r["scored_pairs"] > 0 and r["source"] == "bundle:bundle"
+    again = score_predictions(entries, eval_dataset(saco, 64))
+    assert {k: r[k] for k in again} == again
+    p = run_cli("run", "--bundle", str(b), str(saco), "--json")
+    assert p.returncode == 2 and "add --predictions FILE" in json.loads(p.stdout)["error"]
 
 
 @pytest.mark.slow

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sam3m4.data import TINY_WORLD, GroundedDataset, build_datasets, make_world
+from sam3m4.world import make_world, TINY_WORLD
+from sam3m4.grounded import build_datasets, GroundedDataset
 from sam3m4.evaluation import evaluate
 from sam3m4.report import evaluate_gates
 from sam3m4.teacher import AnnotationTeacher, TeacherConfig

@@ -1,4 +1,5 @@
-"""End-to-end tests of sam3m4.data on real-format fixtures written here (SA-1B, COCO, SA-V), the built-in world,
+"""End-to-end tests of the data readers (sam3m4.data, .sa1b, .coco, .sav, .world, .grounded) on real-format fixtures
+written here (SA-1B, COCO, SA-V), the built-in world,
 the dual tokenizer, negative mixing, every bad-input case and the `sam3m4 data` CLI."""
 import json
 from pathlib import Path
@@ -10,10 +11,13 @@ from PIL import Image
 from pycocotools import mask as mask_util
 
 from sam3m4.core import ConfigError, DataError
-from sam3m4.data import (DEFAULT_PROMPTS, TINY_WORLD, DualTokenizer, GroundedDataset, VideoClipDataset,
-                         VideoRecord, WorldConfig, collate_samples, decode_rle, letterbox, letterbox_boxes,
-                         load_coco, load_prompts, load_sa1b, load_sav, load_world, sav_clip, make_loader, make_world,
-                         masks_to_boxes_cxcywh, world_concepts)
+from sam3m4.data import decode_rle, letterbox, letterbox_boxes, masks_to_boxes_cxcywh, VideoRecord
+from sam3m4.prompts import DEFAULT_PROMPTS, DualTokenizer, load_prompts
+from sam3m4.sa1b import load_sa1b
+from sam3m4.coco import load_coco
+from sam3m4.sav import load_sav, sav_clip
+from sam3m4.world import load_world, make_world, TINY_WORLD, world_concepts, WorldConfig
+from sam3m4.grounded import collate_samples, GroundedDataset, make_loader, VideoClipDataset
 
 torch.set_num_threads(1)
 

@@ -118,7 +118,7 @@ def test_cli_qnn_missing_sdk(tmp_path, run_cli):
 
 
 def _tiny_programs():
-    from sam3m4.data import DualTokenizer
+    from sam3m4.prompts import DualTokenizer
     from sam3m4.quantize import random_student
     from sam3m4.student import image_program, text_program
     st = random_student("tiny")
@@ -178,7 +178,7 @@ def test_mobile_512_delegation(tmp_path, quant):
     from sam3m4.export import lower_methods
     from sam3m4.quantize import random_student
     from sam3m4.student import image_program, text_program
-    from sam3m4.data import DualTokenizer
+    from sam3m4.prompts import DualTokenizer
     st = random_student("mobile")
     ids = DualTokenizer(student_context=st.cfg.context_length).student(["red circle"])
     with torch.no_grad(): emb, valid = text_program(st)(ids)

@@ -35,14 +35,15 @@ def _cycle(graph: dict) -> list[str] | None:
 def test_no_import_cycle():
     assert _cycle(_graph()) is None, " -> ".join(_cycle(_graph()))
 
-def _layer(mod: str) -> int:
-    "A module's place in the stack: the number of the notebook it is generated from (nbs/NN_name.ipynb)."
+def _layer(mod: str) -> str:
+    """A module's place in the stack: the prefix of the notebook it is generated from (nbs/NN_name.ipynb, or NNx_name.ipynb for
+    the rooms of one layer, e.g. 01a_prompts after 01_data), compared as text: 01 < 01a < 01g < 02."""
     line = next(l for l in (PKG/f"{mod}.py").read_text().splitlines() if "File to edit:" in l)
-    return int(line.split("nbs/")[1][:2])
+    return line.split("nbs/")[1].split("_")[0]
 
 def test_modules_import_only_lower_layers():
     g = _graph()
-    upward = [f"{m} ({_layer(m):02d}) imports {n} ({_layer(n):02d})" for m in sorted(g) for n in sorted(g[m]) if _layer(n) >= _layer(m)]
+    upward = [f"{m} ({_layer(m)}) imports {n} ({_layer(n)})" for m in sorted(g) for n in sorted(g[m]) if _layer(n) >= _layer(m)]
     assert upward == [], upward
 
 def test_cycle_detector_finds_one():

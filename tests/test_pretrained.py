@@ -9,7 +9,8 @@ from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg, CustomTextCLIP
 from safetensors.torch import load_file, save_file
 
 from sam3m4.core import CheckpointError
-from sam3m4.data import TINY_WORLD, DualTokenizer, make_world
+from sam3m4.prompts import DualTokenizer
+from sam3m4.world import make_world, TINY_WORLD
 from sam3m4.student import Sam3m4Student, load_backbone_weights, load_text_tower, student_config
 
 torch.set_num_threads(1)

@@ -43,7 +43,7 @@ def test_prune_missing_root_is_clear_error(run_cli, tmp_path):
 
 def test_prune_frees_checkpoints_the_trainer_wrote(tmp_path):
     "Two real training runs (3 checkpoints each) and a report naming one run's best: prune keeps what the pointers, keep_last and the report name, frees the rest."
-    from sam3m4.data import TINY_WORLD, make_world
+    from sam3m4.world import make_world, TINY_WORLD
     from sam3m4.prune import apply_prune, dir_bytes, plan_prune
     from sam3m4.report import build_summary, write_summary
     from sam3m4.student import load_student

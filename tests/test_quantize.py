@@ -150,7 +150,7 @@ def test_cli_tiny_student_compare(tmp_path, run_cli):
 
 def test_cli_scores_modes_on_held_out_data(tmp_path, run_cli):
     "`--data`: calibration from the training split, every mode scored against the ground truth of the held-out split."
-    from sam3m4.data import TINY_WORLD, make_world
+    from sam3m4.world import make_world, TINY_WORLD
     make_world(tmp_path/"w", TINY_WORLD, progress=False)
     p = run_cli("quantize", "--student", "tiny", "--modes", "fp16,int8", "--batches", "1", "--data", tmp_path/"w",
                 "--num-val", "8", "--out", tmp_path/"q", "--json", check=True)

@@ -162,7 +162,7 @@ def test_merge_summary_regates_and_rerenders(tmp_path):
 # ---------------- end to end: the report notebook and the CLIs on the built-in world ----------------
 @pytest.fixture(scope="module")
 def world_and_student(tmp_path_factory):
-    from sam3m4.data import TINY_WORLD, make_world
+    from sam3m4.world import make_world, TINY_WORLD
     from sam3m4.trainer import TrainConfig, train_phase
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("e2e"); make_world(d/"world", TINY_WORLD, progress=False)

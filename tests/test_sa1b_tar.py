@@ -9,8 +9,10 @@ from PIL import Image
 from pycocotools import mask as mask_util
 
 from sam3m4.core import ConfigError, DataError
-from sam3m4.data import (DualTokenizer, GroundedDataset, SA1BShardStream, assign_shards, collate_samples, load_sa1b, load_sa1b_tar,
-                         read_image, sa1b_shards, tar_index)
+from sam3m4.data import read_image
+from sam3m4.prompts import DualTokenizer
+from sam3m4.sa1b import assign_shards, load_sa1b, load_sa1b_tar, sa1b_shards, SA1BShardStream, tar_index
+from sam3m4.grounded import collate_samples, GroundedDataset
 
 torch.set_num_threads(1)
 H, W, N = 36, 48, 10    # 10 images, non-square

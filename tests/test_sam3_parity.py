@@ -16,14 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-META = Path(__file__).resolve().parents[1]/".venv"/"meta-sam3"
-INSTALL = ".venv/bin/pip install --no-deps --target .venv/meta-sam3 sam3==0.1.4 einops==0.8.2 iopath==0.1.10 portalocker==4.4.2"
-if not (META/"sam3").is_dir():
-    pytest.skip(f"{META} is absent: Meta's sam3 (the parity reference) is not installed; run `{INSTALL}`", allow_module_level=True)
-sys.path.insert(0, str(META))
 sys.path.insert(0, str(Path(__file__).parent))
-
 import meta_build as mb
+mb.use_meta_or_skip("the parity reference")
 from sam3m4.core import CheckpointError
 from sam3m4.layers import mask_iou
 from sam3m4.sam3_weights import inspect_official_sam3, load_official_sam3, sam3_config

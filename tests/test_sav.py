@@ -7,10 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-import sam3m4.data as data
+import sam3m4.sav as sav_module
+from sam3m4.data import encode_rle
+from sam3m4.world import COLOURS
 from sam3m4.core import ConfigError, DataError
-from sam3m4.data import (TINY_WORLD, DualTokenizer, VideoClipDataset, annotation_stride, inspect_folder, load_sav, load_world,
-                         make_world, sav_clip, video_info, write_sav_masklets)
+from sam3m4.prompts import DualTokenizer
+from sam3m4.sav import annotation_stride, load_sav, sav_clip, video_info, write_sav_masklets
+from sam3m4.world import load_world, make_world, TINY_WORLD
+from sam3m4.grounded import inspect_folder, VideoClipDataset
 
 torch.set_num_threads(1)
 H, W, F = 64, 96, 45            # 45 frames at 24 fps, annotated every 4th: 12 annotated frames
@@ -123,8 +127,8 @@ def test_annotation_stride_read_from_the_data(tmp_path, scene):
 # ---------------------------------------------------------------- lazy masks
 def test_scan_decodes_no_mask_and_a_clip_only_its_own(mp4_dir, monkeypatch):
     calls = []
-    real = data.decode_rle
-    monkeypatch.setattr(data, "decode_rle", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = sav_module.decode_rle
+    monkeypatch.setattr(sav_module, "decode_rle", lambda *a, **k: calls.append(1) or real(*a, **k))
     vids, _ = load_sav(mp4_dir)
     assert calls == [] and len(vids) == 1               # opening a video decodes no RLE
     sav_clip(vids[0], start=4, length=2, objects=[1])
@@ -174,7 +178,7 @@ def test_json_that_does_not_fit_its_video(mp4_dir, scene):
 
 def test_masklet_of_the_wrong_size(mp4_dir, tmp_path, scene):
     js = mp4_dir/"sav_000001_manual.json"; doc = json.loads(js.read_text())
-    small = data.encode_rle(np.zeros((H // 2, W // 2), bool))
+    small = encode_rle(np.zeros((H // 2, W // 2), bool))
     doc["masklet"][3][1] = small; js.write_text(json.dumps(doc))
     with pytest.raises(DataError, match=rf"sav_000001_manual\.json: masklet 1 at annotated frame 3 is {H // 2}x{W // 2}, the video {H}x{W}"):
         load_sav(mp4_dir)
@@ -217,7 +221,7 @@ def test_world_videos_are_24fps_mp4_and_deterministic(tmp_path):
     for a_, f in enumerate(frames):   # the world's colours sit under their masks in the decoded frames
         for k, o in enumerate(v.objects):
             if masks[a_, k].sum() > 40:
-                colour = np.array(data.COLOURS[o["category"].split()[0]])
+                colour = np.array(COLOURS[o["category"].split()[0]])
                 assert np.abs(f[masks[a_, k]].mean(0) - colour).max() < 45
     ds = VideoClipDataset(w["videos"], DualTokenizer(), image_size=32, clip_len=4)
     it = ds[0]
@@ -227,7 +231,7 @@ def test_world_videos_are_24fps_mp4_and_deterministic(tmp_path):
 
 
 def test_load_videos_reads_the_png_layout_with_the_prompt(tmp_path, scene):
-    from sam3m4.data import load_videos
+    from sam3m4.sav import load_videos
     frames, masks = scene
     write_sav_masklets(tmp_path/"val", "sav_000007", frames[:17], masks[:17:4], layout="png")
     vids = load_videos(tmp_path/"val", prompt="object")

@@ -7,7 +7,8 @@ import torch
 torch.set_num_threads(1)
 
 from sam3m4.core import CheckpointError, DataError
-from sam3m4.data import DualTokenizer, GroundedDataset, build_datasets, load_records
+from sam3m4.prompts import DualTokenizer
+from sam3m4.grounded import build_datasets, GroundedDataset, load_records
 from sam3m4.sam3_weights import sam3_config
 from sam3m4.teacher import AnnotationTeacher, Sam3Teacher, TeacherConfig, check_output, eot_attention_mask
 from sam3m4.teacher_cache import CachedTeacher, TeacherCache, build_teacher_cache, teacher_for, teacher_info
@@ -20,7 +21,7 @@ def tok():
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from sam3m4.data import TINY_WORLD, make_world
+    from sam3m4.world import make_world, TINY_WORLD
     d = tmp_path_factory.mktemp("world") / "w"
     make_world(d, TINY_WORLD, progress=False)
     return d
@@ -35,7 +36,7 @@ def tiny():
     return Sam3Teacher.random_init("tiny", TeacherConfig(top_q=6, min_score=0.0, features=True), seed=1)
 
 def batch_of(ds, idx):
-    from sam3m4.data import collate_samples
+    from sam3m4.grounded import collate_samples
     return collate_samples([ds[i] for i in idx])
 
 
@@ -250,7 +251,7 @@ def test_cache_reduced_mask_resolution(tmp_path, tiny, ds):
     torch.testing.assert_close(c["mask_logits"], want, atol=1e-2, rtol=1e-3)
 
 def test_annotation_cache_exact_and_cached_teacher_in_loader(tmp_path, ds):
-    from sam3m4.data import make_loader
+    from sam3m4.grounded import make_loader
     at = AnnotationTeacher()
     r = build_teacher_cache(at, ds, tmp_path / "c", shard_size=5, progress=False)
     assert r["complete"]

@@ -7,7 +7,7 @@ import torch
 
 from sam3m4.cli import main
 from sam3m4.core import load_checkpoint
-from sam3m4.data import TINY_WORLD, make_world
+from sam3m4.world import make_world, TINY_WORLD
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")   # same threads everywhere: same float sums

@@ -4,7 +4,8 @@ import json, shutil
 
 from PIL import Image
 
-from sam3m4.data import TINY_WORLD, decode_frames, make_world, video_info
+from sam3m4.sav import decode_frames, video_info
+from sam3m4.world import make_world, TINY_WORLD
 
 
 def _annotation_free_videos(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from sam3m4.core import CheckpointError
-from sam3m4.data import TINY_WORLD, WorldConfig, make_world
+from sam3m4.world import make_world, TINY_WORLD, WorldConfig
 from sam3m4.pipeline import PipelineConfig, _use_shipped_world_sam3
 from sam3m4.sam3_weights import load_sam3
 from sam3m4.world_sam3 import score_world_sam3, shipped_world_sam3, shipped_world_sam3_dir, world_fingerprint

@@ -1,0 +1,126 @@
+"""The project's SA-Co scores against Meta's own evaluator (issue 32): predictions written by `evaluation.write_predictions`
+(and hand-made perfect and flawed sets) over a world-made SA-Co file with negatives are scored by
+`sam3.eval.cgf1_eval.CGF1Evaluator`; cgF1, IL_MCC and pmF1 (Meta's positive_micro_F1) must agree within 1e-3.
+
+Meta's package is installed beside the project (`.venv/meta-sam3`, see tests/test_sam3_parity.py), never imported by it."""
+import contextlib, io, json, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sam3m4.data import decode_rle, encode_rle
+from sam3m4.grounded import build_datasets, eval_dataset
+from sam3m4.saco import write_saco
+from sam3m4.world import WorldConfig, make_world
+from sam3m4.evaluation import score_predictions, write_predictions
+
+sys.path.insert(0, str(Path(__file__).parent))
+from meta_build import use_meta_or_skip   # noqa: E402
+use_meta_or_skip("the evaluator")
+from sam3.eval.cgf1_eval import CGF1Evaluator   # noqa: E402
+
+TOL = 1e-3
+KEYS = {"cgF1": "cgF1_eval_segm_cgF1", "IL_MCC": "cgF1_eval_segm_IL_MCC", "pmF1": "cgF1_eval_segm_positive_micro_F1"}
+
+
+def meta_scores(gt: Path, pred: Path) -> dict:
+    "Meta's CGF1Evaluator on (gt, pred), its printing kept out of the test log."
+    with contextlib.redirect_stdout(io.StringIO()):
+        res = CGF1Evaluator(str(gt), iou_type="segm").evaluate(str(pred))
+    return {k: res[v] for k, v in KEYS.items()}
+
+
+def scored_by_both(entries: list[dict], ds, gt: Path, pred: Path) -> dict:
+    "The project's scores of `entries` (written to `pred`), checked against Meta's on the file."
+    pred.write_text(json.dumps(entries)); ours = score_predictions(entries, ds)
+    agree(ours, gt, pred)
+    return ours
+
+
+def agree(ours: dict, gt: Path, pred: Path) -> dict:
+    theirs = meta_scores(gt, pred)
+    diffs = {k: abs(ours[k] - theirs[k]) for k in KEYS}
+    assert max(diffs.values()) <= TOL, f"project {ours} vs Meta {theirs}"
+    return diffs
+
+
+@pytest.fixture(scope="module")
+def saco(tmp_path_factory):
+    "A world's held-out half as an SA-Co json (hard and easy negatives among its pairs), one pair made not exhaustive."
+    t = tmp_path_factory.mktemp("saco")
+    make_world(t/"w", WorldConfig(n_images=40, image_size=128, n_videos=0), progress=False)
+    _, va = build_datasets(t/"w", 64, val_fraction=0.5)
+    write_saco(va.records, va.samples, t/"w"/"gold.json")
+    doc = json.loads((t/"w"/"gold.json").read_text())
+    doc["images"][-1]["is_instance_exhaustive"] = 0             # left out of every score, by Meta and by us
+    (t/"w"/"gold.json").write_text(json.dumps(doc))
+    ds = eval_dataset(t/"w"/"gold.json", 64)
+    assert ds.n_negative >= 8 and ds.n_positive >= 20
+    return t, t/"w"/"gold.json", ds
+
+
+def perfect_entries(gt: Path) -> list[dict]:
+    doc = json.loads(gt.read_text())
+    return [{"image_id": a["image_id"], "category_id": a["category_id"], "segmentation": a["segmentation"], "bbox": a["bbox"], "score": 1.0}
+            for a in doc["annotations"]]
+
+
+def test_perfect_predictions_score_one(saco):
+    t, gt, ds = saco
+    ours = scored_by_both(perfect_entries(gt), ds, gt, t/"perfect.json")
+    assert ours["cgF1"] == pytest.approx(1.0) and ours["IL_MCC"] == pytest.approx(1.0)
+
+
+def test_flawed_predictions(saco):
+    "Dropped instances, masks on negatives (false presence), a duplicate, a shifted mask and a low-score entry Meta ignores."
+    t, gt, ds = saco
+    doc = json.loads(gt.read_text()); entries = perfect_entries(gt)
+    negatives = [im["id"] for im in doc["images"] if not any(a["image_id"] == im["id"] for a in doc["annotations"])]
+    flawed = entries[::3] + entries[2::3]                       # every third instance dropped
+    flawed += [dict(entries[k], image_id=n, score=0.9) for k, n in enumerate(negatives[:4])]    # said present where it is not
+    flawed.append(dict(entries[0], score=0.8))                  # a duplicate: a false positive
+    shifted = np.roll(decode_rle(entries[2]["segmentation"]), 3, axis=1)
+    flawed.append(dict(entries[2], segmentation=encode_rle(shifted), score=0.7))
+    flawed.append(dict(entries[1], image_id=negatives[5], score=0.3))   # below 0.5: not a prediction for either side
+    ours = scored_by_both(flawed, ds, gt, t/"flawed.json")
+    assert 0 < ours["IL_MCC"] < 1 and 0 < ours["pmF1"] < 1
+
+
+def test_a_real_student_and_the_world_sam3(saco):
+    "Predictions of a tiny student trained here and of the shipped world SAM 3, written by write_predictions, scored by both."
+    from sam3m4.student import load_student
+    from sam3m4.teacher_cache import teacher_for
+    from sam3m4.trainer import TrainConfig, train_phase
+    from sam3m4.world_sam3 import shipped_world_sam3_dir
+    t, gt, ds = saco
+    ckpt = train_phase(TrainConfig(student="tiny", steps=150, batch_size=4, ckpt_every=150, val_samples=4, device="cpu"), t/"w", t/"run",
+                       progress=False).best
+    student, _ = load_student(ckpt)
+    ds_sam3 = eval_dataset(gt, 128)                             # SAM 3's contract at the world's own image size
+    for name, model, d in (("student", student, ds), ("world_sam3", teacher_for(str(shipped_world_sam3_dir()), ds_sam3), ds_sam3)):
+        ours = write_predictions(model, d, t/f"{name}.json", progress=False)
+        assert ours["scored_pairs"] == len(d) - 1 and ours["entries"] > 0
+        again = score_predictions(json.loads((t/f"{name}.json").read_text()), d)
+        assert {k: ours[k] for k in again} == again                  # the file says what the run said
+        print(name, {k: round(ours[k], 4) for k in KEYS}, "differences to Meta:", agree(ours, gt, t/f"{name}.json"))
+
+
+def test_cli_make_saco_then_eval_predictions(tmp_path, run_cli):
+    "From the README: a world-made SA-Co file, `sam3m4 eval --predictions`, its --json figures equal to Meta's on the written file."
+    from sam3m4.trainer import TrainConfig, train_phase
+    run_cli("data", "make-world", tmp_path/"w", "--tiny", "--json", check=True)
+    made = json.loads(run_cli("data", "make-saco", tmp_path/"w", "--json", check=True).stdout)
+    gt = tmp_path/"w"/"saco_val.json"
+    assert made["path"] == str(gt) and made["negative_pairs"] > 0 and made["pairs"] == made["positive_pairs"] + made["negative_pairs"]
+    ckpt = train_phase(TrainConfig(student="tiny", steps=20, batch_size=4, ckpt_every=20, val_samples=4, device="cpu"), tmp_path/"w",
+                       tmp_path/"run", progress=False).best
+    p = run_cli("eval", "--ckpt", ckpt, "--data", gt, "--predictions", tmp_path/"pred.json", "--no-teacher", "--num-val", "8",
+                "--out", tmp_path/"reports", "--json", check=True)
+    r = json.loads(p.stdout)["predictions"]
+    assert r["predictions"] == str(tmp_path/"pred.json") and r["pairs"] == made["pairs"] == r["scored_pairs"]
+    summary = json.loads(Path(json.loads(p.stdout)["summary"]).read_text())
+    assert summary["predictions"]["cgF1"] == r["cgF1"] and summary["scope"]["split"] == "SA-Co benchmark (every pair)"
+    agree(r, gt, tmp_path/"pred.json")
+    p = run_cli("eval", "--ckpt", ckpt, "--data", tmp_path/"w", "--predictions", tmp_path/"p2.json", "--json")
+    assert p.returncode == 2 and "is not an SA-Co json" in json.loads(p.stdout)["error"] and "make-saco" in json.loads(p.stdout)["error"]
