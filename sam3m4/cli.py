@@ -50,6 +50,12 @@ def _make_saco(args) -> dict:
     from sam3m4.saco import write_saco
     data = Path(args.data)
     out = args.out or (data/f"saco_{args.split}.json" if data.is_dir() else data.with_name(f"{data.stem}_saco_{args.split}.json"))
+    if args.videos:   # SA-Co/VEval: every video, each asked the data's phrases (a world's concepts; SA-V's own categories)
+        from sam3m4.grounded import load_videos
+        from sam3m4.prompts import load_prompts
+        from sam3m4.saco import write_saco_video
+        phrases = load_prompts(data/"prompts.json") if (data/"world.json").is_file() else None
+        return write_saco_video(load_videos(data), args.out or (data/"saco_veval.json" if data.is_dir() else data.with_name("saco_veval.json")), phrases)
     tok = DualTokenizer()   # no image is read here: the size only shapes samples nobody loads
     if args.split == "val": ds = build_datasets(data, 64, val_fraction=args.val_fraction, seed=args.seed, tokenizer=tok)[1]
     else: ds = GroundedDataset(*load_records(data), tok, 64, VAL_NEGATIVES[0], args.seed + 1, VAL_NEGATIVES[1])
@@ -74,6 +80,8 @@ def _data_args(parser) -> None:
                    help="val: the held-out images a training run with the same --val-fraction / --seed never saw (default); all: every image")
     p.add_argument("--val-fraction", type=float, default=0.15, help="the training run's validation fraction (default 0.15)")
     p.add_argument("--seed", type=int, default=0, help="the training run's seed (default 0): it draws the held-out negatives")
+    p.add_argument("--videos", action="store_true", help="write the data's videos as SA-Co/VEval instead (default <data>/saco_veval.json, "
+                                                          "frames beside it), every phrase asked of every video")
     add_json_flag(p); p.set_defaults(func=_make_saco)
 
 # %% ../nbs/51_cli.ipynb #8f2ad84d
@@ -306,6 +314,29 @@ def _eval(args) -> dict:
     r["table"] = [{"gate": k, "pass": v} for k, v in r["gates"].items()]
     return r
 
+def _eval_video_args(parser) -> None:
+    "Fill `sam3m4 eval-video`: the tracker's J&F on a video set, and its SA-Co/VEval results."
+    parser.add_argument("--ckpt", type=Path, required=True, help=f"video checkpoint (train --phase video): {CKPT_RULE}")
+    parser.add_argument("--data", type=Path, required=True, help="world folder, SA-V folder, or SA-Co/VEval json")
+    parser.add_argument("--images", type=Path, default=None, help="the folder an SA-Co/VEval json's frames are relative to (default: beside it)")
+    parser.add_argument("--video-prompt", default="object", help="the prompt of SA-V masklets, which carry no category (default 'object')")
+    parser.add_argument("--max-frames", type=int, default=None, help="score at most this many annotated frames per video")
+    parser.add_argument("--predictions", type=Path, default=None,
+                        help="with an SA-Co/VEval json: track every phrase of every video from the text alone and write YouTube-VIS "
+                             "results here (Meta's sam3.eval.saco_veval_evaluators read them)")
+    add_json_flag(parser); parser.set_defaults(func=_eval_video)
+
+def _eval_video(args) -> dict:
+    "Run `sam3m4 eval-video`: `evaluation.evaluate_video` (frame-0 masks given), then `write_video_predictions` if asked."
+    from sam3m4.evaluation import evaluate_video, write_video_predictions
+    from sam3m4.grounded import load_videos
+    from sam3m4.tracker import load_video_model
+    model, state = load_video_model(args.ckpt)
+    videos = load_videos(args.data, args.video_prompt, frames_dir=args.images)
+    r = {"ckpt": str(args.ckpt), "data": str(args.data), **evaluate_video(model, videos, progress=not args.json, max_frames=args.max_frames)}
+    if args.predictions is not None: r["predictions"] = write_video_predictions(model, videos, args.predictions, progress=not args.json)
+    return r
+
 def _qa_args(parser) -> None:
     "Fill `sam3m4 qa`: static HTML visual QA of a student's masks per prompt."
     parser.description = ("Static HTML visual QA: one page per prompt with the student's masks (and the teacher's, with --teacher) "
@@ -494,11 +525,12 @@ def _pipeline_args(parser) -> None:
 
 # %% ../nbs/51_cli.ipynb #99231461
 COMMANDS = {  # command: (parser filler, one-line help)
-    "data":     (_data_args,     "make the built-in world; inspect SA-1B / COCO / SA-V / world folders"),
+    "data":     (_data_args,     "make the built-in world and SA-Co files; inspect SA-1B / COCO / SA-Co / SA-V / world data"),
     "teacher":  (_teacher_args,  "load SAM 3 from local files; build the teacher-output cache"),
     "models":   (_models_args,   "student configs and their parameter tables"),
     "train":    (_train_args,    "distillation: phase 1, phase 2, video (resume, torchrun)"),
     "eval":     (_eval_args,     "evaluate a checkpoint and write a dated report"),
+    "eval-video": (_eval_video_args, "the tracker's J&F on SA-V / world / SA-Co/VEval videos; --predictions: YouTube-VIS results"),
     "qa":       (_qa_args,       "static HTML visual QA of masks per prompt"),
     "quantize": (_quantize_args, "torchao quantization modes and their comparison table"),
     "export":   (_export_args,   "ExecuTorch .pte export for XNNPACK / CoreML / QNN; --bundle: the whole app (text, image, tracker)"),

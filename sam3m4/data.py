@@ -77,7 +77,8 @@ class VideoRecord:
     video: Path | None = None          # the mp4 the frames come from (None: jpg frames)
     annotations: dict = field(default_factory=dict)    # {"manual"/"auto": masklet json} or {"png": Annotations_6fps/<id>/}; masks: `sav_clip`
     frame_index: list[int] = field(default_factory=list)  # video frame of each annotated frame: [0, 4, 8, ...] for SA-V
-    layout: str = "frames"             # mp4 | frames | png
+    layout: str = "frames"             # mp4 | frames | png | saco
+    queries: dict[str, dict] = field(default_factory=dict)  # SA-Co/VEval: the phrases asked of the video, {phrase: {video_id, category_id}}
 
 def file_error(file, msg: str) -> DataError:
     "A `DataError` whose message starts with `file` and which remembers it (`.file`) for skip lists."

@@ -15,7 +15,7 @@ from .core import ConfigError
 from .layers import mask_iou
 
 # %% auto #0
-__all__ = ['NMS_MODES', 'mask_nms', 'DecodeConfig', 'decode', 'at_image_size']
+__all__ = ['NMS_MODES', 'mask_nms', 'DecodeConfig', 'decode', 'logits_at_image_size', 'at_image_size']
 
 # %% ../nbs/05_decode.ipynb #fd12c3d2
 def mask_nms(masks: Tensor, scores: Tensor, iou_thr: float) -> Tensor:
@@ -67,15 +67,18 @@ def decode(out: dict, cfg: DecodeConfig | None = None, size: int | None = None) 
             "boxes": out["boxes"][index].float(), "presence": float(presence), "candidates": candidates}
 
 # %% ../nbs/05_decode.ipynb #73b4288c
+def logits_at_image_size(mask_logits: Tensor, height: int, width: int, input_size: int) -> Tensor:
+    "Boolean masks [K,H,W] of mask logits [K,h,w] over a letterboxed `input_size`² input: upsampled, cropped, resized, then > 0."
+    S = input_size; s = S / max(height, width); nh, nw = max(1, round(height * s)), max(1, round(width * s))   # data.letterbox_hw
+    if not len(mask_logits): return torch.zeros(0, height, width, dtype=torch.bool)
+    up = F.interpolate(mask_logits.float()[None], size=(S, S), mode="bilinear", align_corners=False)[:, :, :nh, :nw]
+    return F.interpolate(up, size=(height, width), mode="bilinear", align_corners=False)[0] > 0
+
 def at_image_size(out: dict, cfg: DecodeConfig | None, height: int, width: int, input_size: int) -> dict:
     """`decode`'s instances of a letterboxed `input_size`² input, at the source image's size: `masks` [K,H,W] bool, `boxes_xyxy`
     [K,4] in its pixels (clipped to it), `scores` [K] and the `presence` probability."""
     d, S = decode(out, cfg), input_size
-    s = S / max(height, width); nh, nw = max(1, round(height * s)), max(1, round(width * s))   # data.letterbox_hw
-    masks = torch.zeros(0, height, width, dtype=torch.bool)
-    if len(d["index"]):
-        up = F.interpolate(d["mask_logits"][None], size=(S, S), mode="bilinear", align_corners=False)[:, :, :nh, :nw]
-        masks = F.interpolate(up, size=(height, width), mode="bilinear", align_corners=False)[0] > 0
+    masks, s = logits_at_image_size(d["mask_logits"], height, width, S), S / max(height, width)
     xyxy = torchvision.ops.box_convert(d["boxes"], "cxcywh", "xyxy") * S / s
     xyxy = torch.stack([xyxy[:, 0].clamp(0, width), xyxy[:, 1].clamp(0, height), xyxy[:, 2].clamp(0, width), xyxy[:, 3].clamp(0, height)], -1)
     return {"masks": masks.numpy(), "boxes_xyxy": xyxy.numpy(), "scores": d["scores"].numpy(), "presence": d["presence"]}

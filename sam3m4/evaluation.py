@@ -15,10 +15,11 @@ from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
 from .core import ConfigError, DataError, atomic_write_json
-from .data import decode_rle, encode_rle
+from .data import decode_rle, encode_rle, letterbox, mask_bbox
 from .prompts import DualTokenizer
+from .sav import sav_clip
 from .grounded import all_prompt_pairs, collate_samples, VideoClipDataset
-from .decode import DecodeConfig, at_image_size, decode
+from .decode import DecodeConfig, at_image_size, decode, logits_at_image_size
 from .metrics import (cgf1, cgf1_of_ious, instance_ious, kept_ious, iou_matrix, jf_video, latency_ms, mean_or_nan, param_count, presence_confusion,
                             masks_per_instance, prompt_sensitivity, size_mb)
 from .student import unbatch
@@ -27,7 +28,7 @@ from .tracker import TrackerConfig, VideoStudent, track_video
 # %% auto #0
 __all__ = ['SACO_SCORE_THR', 'student_predictor', 'teacher_predictor', 'as_predictor', 'nan_to_none', 'negative_sweep',
            'evaluate', 'coco_results', 'writable_file', 'write_predictions', 'score_predictions', 'model_cost',
-           'evaluate_video']
+           'evaluate_video', 'track_score', 'write_video_predictions']
 
 # %% ../nbs/15_evaluation.ipynb #6c9bc439
 def student_predictor(model, device="cpu"):
@@ -268,3 +269,45 @@ def evaluate_video(model: VideoStudent, videos: list, cfg: TrackerConfig | None 
             "protocol": "frame-0 masks given; frames 1..T-1 scored; tracker = memory + detection correction "
                         f"(IoU ≥ {cfg.correct_iou}); memory_only = the same tracker without it; per-frame = student detections with "
                         "per-frame oracle (Hungarian vs ground truth) association", "table": rows}
+
+# %% ../nbs/15_evaluation.ipynb #5b4f83bb
+def track_score(track_logits: torch.Tensor, outputs: dict, detect: DecodeConfig) -> float:
+    """Score of one track (logits [T,h,w] at the contract's resolution): the mean over its visible frames of the decoded score of
+    the frame's detection with mask IoU ≥ 0.5 with it (0 where none); 0 for a track never visible."""
+    scores = []
+    for t, lg in enumerate(track_logits):
+        m = lg > 0
+        if not m.any(): continue
+        d = decode({k: v[t] for k, v in outputs.items()}, detect)
+        ious = iou_matrix(d["masks"].cpu().numpy(), m[None].cpu().numpy())[:, 0] if len(d["index"]) else np.zeros(0)
+        scores.append(float(d["scores"][int(ious.argmax())]) if len(ious) and ious.max() >= 0.5 else 0.0)
+    return mean_or_nan(scores) if scores else 0.0
+
+def _masklet(masks: torch.Tensor) -> dict:
+    "The YouTube-VIS fields of boolean masks [T,H,W]: per-frame RLE, xywh box and area, None where a frame is empty."
+    ms = [m.cpu().numpy() for m in masks]
+    return {"segmentations": [encode_rle(m) if m.any() else None for m in ms], "bboxes": [mask_bbox(m) if m.any() else None for m in ms],
+            "areas": [int(m.sum()) if m.any() else None for m in ms]}
+
+@torch.no_grad()
+def write_video_predictions(model: VideoStudent, videos: list, path, cfg: TrackerConfig | None = None, progress: bool = True) -> dict:
+    """Track every phrase asked of each video (`VideoRecord.queries`, from `saco.load_saco_video`) from the text alone and
+    write the tracks to `path` as YouTube-VIS results; returns counts {predictions, pairs, tracks, kept (score ≥ 0.5)}."""
+    if not videos or any(not v.queries for v in videos):
+        raise ConfigError("video predictions are written for SA-Co/VEval pairs: give an SA-Co/VEval json (its video_np_pairs name them)")
+    cfg = cfg or TrackerConfig(); path = writable_file(Path(path)); model.eval()
+    dev = next(model.parameters()).device; S = model.student.cfg.image_size
+    tok = DualTokenizer(student_context=model.student.cfg.context_length)
+    entries, pairs = [], 0
+    for v in tqdm(videos, desc="VEval", disable=not progress, file=sys.stderr):
+        frames = sav_clip(v, objects=[])[0]
+        x = torch.stack([letterbox(f, np.zeros((0, *f.shape[:2]), bool), S)[0] for f in frames]).to(dev)
+        for phrase, q in v.queries.items():
+            res = track_video(model, x, phrase, cfg=cfg, tokenizer=tok); pairs += 1
+            for tid, lg in res["logits"].items():
+                full = logits_at_image_size(lg, v.height, v.width, S)
+                if not full.any(): continue
+                entries.append({"video_id": q["video_id"], "category_id": q["category_id"], **_masklet(full),
+                                "score": track_score(lg, res["outputs"], cfg.detect)})
+    atomic_write_json(path, entries)
+    return {"predictions": str(path), "pairs": pairs, "tracks": len(entries), "kept": sum(e["score"] >= SACO_SCORE_THR for e in entries)}

@@ -16,14 +16,14 @@ from .data import ImageRecord, SkippingDataset, VideoRecord, decode_rle, letterb
 from .prompts import DualTokenizer, load_prompts, negative_kind, sample_negatives
 from .sa1b import load_sa1b, load_sa1b_tar
 from .coco import load_coco
-from .saco import json_kind, load_saco, read_json
 from .sav import load_sav, sav_clip
+from .saco import json_kind, load_saco, load_saco_video, read_json
 from .world import load_world
 
 # %% auto #0
 __all__ = ['VAL_NEGATIVES', 'GroundedDataset', 'collate_samples', 'make_loader', 'all_prompt_pairs', 'PromptGroups',
            'collate_groups', 'split_records', 'load_records', 'build_datasets', 'is_benchmark', 'eval_dataset',
-           'VideoClipDataset', 'overlay', 'show_samples', 'inspect_folder']
+           'load_videos', 'VideoClipDataset', 'overlay', 'show_samples', 'inspect_folder']
 
 # %% ../nbs/01g_grounded.ipynb #908087c9
 class GroundedDataset(SkippingDataset):
@@ -182,6 +182,23 @@ def eval_dataset(data, image_size: int, val_fraction: float = 0.15, seed: int = 
         recs, prompts = load_records(data, images)
         return GroundedDataset(recs, prompts, tokenizer or DualTokenizer(), image_size, 0.0, seed)
     return build_datasets(data, image_size, val_fraction=val_fraction, seed=seed, tokenizer=tokenizer, images=images)[1]
+
+# %% ../nbs/01g_grounded.ipynb #621d9768
+def load_videos(data, prompt: str = "object", frames_dir=None) -> list[VideoRecord]:
+    """Video records from a world folder (its `sav/`), an SA-V folder (mp4s or frame folders + masklet jsons, or the val/test PNG
+    layout) or an SA-Co/VEval json (`frames_dir`: where its frames are; None: beside it)."""
+    p = Path(data)
+    if p.is_file() and p.suffix == ".json":
+        vids, _ = load_saco_video(p, frames_dir, skip_bad=True)
+        if not vids: raise DataError(f"{p}: every video was unreadable (see the warnings above)")
+        return vids
+    if (p/"world.json").is_file(): p = p/"sav"
+    if not p.is_dir() or not (list(p.glob("sav_*_manual.json")) or (p/"Annotations_6fps").is_dir()):
+        raise DataError(f"{Path(data)}: no SA-V-layout videos (expected sav_<id>.mp4 + sav_<id>_manual.json, JPEGImages_24fps/ + "
+                        f"Annotations_6fps/, or a world folder with sav/); make the world with `sam3m4 data make-world {data}`")
+    vids, _ = load_sav(p, skip_bad=True, prompt=prompt)
+    if not vids: raise DataError(f"{p}: every video was unreadable (see the warnings above)")
+    return vids
 
 # %% ../nbs/01g_grounded.ipynb #2e88ddac
 class VideoClipDataset(SkippingDataset):

@@ -306,8 +306,7 @@ def stage_bundle(cfg: PipelineConfig):
     def run(ctx):
         from sam3m4.app import bundle_report
         from sam3m4.bundle import BundleConfig, export_bundle
-        from sam3m4.sav import load_videos
-        from sam3m4.grounded import build_datasets
+        from sam3m4.grounded import build_datasets, load_videos
         from sam3m4.student import load_student
         from sam3m4.tracker import VideoStudent, load_video_model
         work, recs = Path(cfg.work), ctx["records"]

@@ -21,8 +21,8 @@ from .core import (BackendUnavailable, CheckpointError, ConfigError, DataError, 
                          sha256_file, state_fingerprint)
 from .data import letterbox, read_image, VideoRecord
 from .prompts import DualTokenizer
-from .sav import load_videos, sav_clip, video_sources
-from .grounded import split_records, VideoClipDataset
+from .sav import sav_clip, video_sources
+from .grounded import load_videos, split_records, VideoClipDataset
 from .engine import LoopConfig, RunFolder, distributed, train_loop
 from .losses import dice_loss
 from .sam3_weights import SAM3_HELP, resolve_sam3_path, sam3_config, weights_id

@@ -231,7 +231,7 @@ def test_world_videos_are_24fps_mp4_and_deterministic(tmp_path):
 
 
 def test_load_videos_reads_the_png_layout_with_the_prompt(tmp_path, scene):
-    from sam3m4.sav import load_videos
+    from sam3m4.grounded import load_videos
     frames, masks = scene
     write_sav_masklets(tmp_path/"val", "sav_000007", frames[:17], masks[:17:4], layout="png")
     vids = load_videos(tmp_path/"val", prompt="object")
