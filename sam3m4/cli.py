@@ -86,14 +86,22 @@ def _data_args(parser) -> None:
 
 # %% ../nbs/51_cli.ipynb #8f2ad84d
 def _teacher_cache(args) -> dict:
+    "Run `sam3m4 teacher cache` (under torchrun: this rank's share; rank 0 answers), or with --dry-run what it will write."
+    from sam3m4.core import distributed
     from sam3m4.teacher import TeacherConfig
-    from sam3m4.teacher_cache import build_teacher_caches
+    from sam3m4.teacher_cache import build_teacher_caches, estimate_teacher_caches
     cfg = TeacherConfig(top_q=args.top_q, min_score=args.min_score, mask_size=args.teacher_mask_size, features=not args.no_features, device=args.device)
     splits = ("train", "val") if args.split == "both" else (args.split,)
+    common = dict(splits=splits, cfg=cfg, shard_size=args.shard_size, mask_size=args.mask_size, hard_negative_share=args.hard_negative_share,
+                  feature_size=args.feature_size, images=args.images)
+    if args.dry_run:
+        return estimate_teacher_caches(args.teacher, args.data, args.image_size, args.negative_ratio, args.val_fraction, args.seed, **common)
+    if args.out is None: raise ConfigError("--out: give the cache folder to write (or --dry-run to only see what it will take)")
+    rank, world, _, dev = distributed(args.device, timeout_minutes=24 * 60)   # a collective waits for the slowest rank's shards
+    cfg.device = str(dev)
     return build_teacher_caches(args.teacher, args.data, args.out, args.image_size, args.negative_ratio, args.val_fraction, args.seed,
-                                hard_negative_share=args.hard_negative_share,
-                                splits=splits, cfg=cfg, allow_partial=args.allow_partial, shard_size=args.shard_size,
-                                batch_size=args.batch_size, mask_size=args.mask_size, overwrite=args.overwrite, progress=not args.json)
+                                allow_partial=args.allow_partial, batch_size=args.batch_size, overwrite=args.overwrite,
+                                progress=not args.json, rank=rank, world_size=world, **common)
 
 def _teacher_info(args) -> dict:
     from sam3m4.teacher_cache import teacher_info
@@ -122,8 +130,8 @@ def _teacher_args(parser) -> None:
     from sam3m4.trainer import TrainConfig
     sub = parser.add_subparsers(dest="action", required=True)
     p = sub.add_parser("cache", help="run a teacher once over a dataset and write the teacher-output cache (resumable)")
-    p.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or tar shard(s), or COCO json")
-    p.add_argument("--out", type=Path, required=True, help="cache folder (OUT/train and OUT/val: shards + index.json)")
+    p.add_argument("--data", type=Path, required=True, help="world folder, SA-1B folder or tar shard(s), COCO or SA-Co json")
+    p.add_argument("--out", type=Path, default=None, help="cache folder (OUT/train and OUT/val: shards + index.json); not needed with --dry-run")
     p.add_argument("--teacher", default="annotation", help="'annotation' (the world's ground truth) or a local SAM 3 folder / sam3.pt")
     p.add_argument("--split", default="both", choices=["train", "val", "both"], help="which of the trainer's splits to cache (OUT/train, OUT/val)")
     p.add_argument("--image-size", type=int, default=128, help="dataset image side (must match `sam3m4 train`'s)")
@@ -143,6 +151,11 @@ def _teacher_args(parser) -> None:
     p.add_argument("--device", default="cpu", help="device SAM 3 runs on")
     p.add_argument("--overwrite", action="store_true", help="replace a cache built for something else in --out")
     p.add_argument("--allow-partial", action="store_true", help="SAM 3: load even if some weights are missing (reported)")
+    p.add_argument("--feature-size", type=int, default=None,
+                   help="store SAM 3's vision features resized to this grid (e.g. the student's) instead of its own 72 x 72; --dry-run says what it saves")
+    p.add_argument("--images", type=Path, default=None, help="the folder a COCO / SA-Co json's file names are relative to (default: beside it)")
+    p.add_argument("--dry-run", action="store_true", help="compute nothing: print the bytes per image and in total the cache will take "
+                   "(from the teacher's config and the dataset's samples), per split and per part")
     add_json_flag(p); p.set_defaults(func=_teacher_cache)
     p = sub.add_parser("info", help="summarise a teacher cache, or report a local SAM 3's weights (sam3.pt: without building it)")
     p.add_argument("path", type=Path, help="cache folder, SAM 3 folder or sam3.pt")
@@ -188,7 +201,6 @@ def _models_args(parser) -> None:
 # %% ../nbs/51_cli.ipynb #7aeceb2d
 def _train(args) -> dict:
     resume = _resume_mode(args)
-    if int(os.environ.get("RANK", "0")) != 0: sys.stdout = open(os.devnull, "w")   # under torchrun only rank 0 answers on stdout
     if args.phase == "video":
         from sam3m4.pipeline import run_video
         from sam3m4.video_train import VideoTrainConfig
@@ -577,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     as_json = "--json" in argv
     if "--verbose" in argv: argv.remove("--verbose"); os.environ["SAM3M4_VERBOSE"] = "1"   # every command: third-party messages unfiltered
     quiet_third_party()
+    if int(os.environ.get("RANK", "0")) != 0: sys.stdout = open(os.devnull, "w")   # under torchrun only rank 0 answers on stdout
     try:
         parser = build_parser(argv[0])
         args = parser.parse_args(argv[1:])

@@ -5,7 +5,7 @@
 # %% ../nbs/00_core.ipynb #7176ceff
 from __future__ import annotations
 import contextlib, dataclasses, hashlib, json, logging, os, pickle, random, re, shutil, sys, tempfile, types, typing, warnings
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +14,11 @@ from safetensors.torch import load_file, save_file
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'CKPT_RULE', 'NOISE_WARNINGS', 'NOISE_LOGS', 'NOISE_NATIVE', 'Sam3m4Error', 'DataError',
-           'CheckpointError', 'ConfigError', 'BackendUnavailable', 'pick_device', 'seed_everything', 'config_to_dict',
-           'config_from_dict', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'sha256_file',
-           'state_fingerprint', 'dated_dir', 'project_outputs', 'save_checkpoint', 'load_checkpoint',
-           'resolve_checkpoint', 'state_dict_report', 'raise_unless_fits', 'load_state_dict_checked', 'read_state_dict',
-           'verbose_console', 'quiet_third_party', 'native_stderr_filtered']
+           'CheckpointError', 'ConfigError', 'BackendUnavailable', 'pick_device', 'distributed', 'all_ranks',
+           'seed_everything', 'config_to_dict', 'config_from_dict', 'atomic_write_bytes', 'atomic_write_text',
+           'atomic_write_json', 'sha256_file', 'state_fingerprint', 'dated_dir', 'project_outputs', 'save_checkpoint',
+           'load_checkpoint', 'resolve_checkpoint', 'state_dict_report', 'raise_unless_fits', 'load_state_dict_checked',
+           'read_state_dict', 'verbose_console', 'quiet_third_party', 'native_stderr_filtered']
 
 # %% ../nbs/00_core.ipynb #1ecd3e6b
 class Sam3m4Error(Exception):
@@ -49,6 +49,25 @@ def pick_device(name: str = "auto") -> torch.device:
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise BackendUnavailable(f"device {name!r} asked for, but MPS is not available here; use --device auto or cpu")
     return dev
+
+def distributed(device: str = "auto", timeout_minutes: float | None = None) -> tuple[int, int, bool, torch.device]:
+    """(rank, world size, distributed?, device) for this process; initialises the process group under `torchrun` (nccl on GPUs,
+    gloo on CPUs; `timeout_minutes`: how long a collective waits for the slowest rank, None: torch's default)."""
+    dev = pick_device(device)
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return 0, 1, False, dev
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        kw = {"timeout": timedelta(minutes=timeout_minutes)} if timeout_minutes else {}
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", **kw)
+    if dev.type == "cuda": dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))); torch.cuda.set_device(dev)
+    return dist.get_rank(), dist.get_world_size(), True, dev
+
+def all_ranks(obj) -> list:
+    "`obj` as every rank has it, in rank order (a collective: every rank waits here for the others); `[obj]` in one process."
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()): return [obj]
+    out = [None] * dist.get_world_size(); dist.all_gather_object(out, obj)
+    return out
 
 def seed_everything(seed: int) -> None:
     "Seed python, numpy and torch (all devices)."

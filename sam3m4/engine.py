@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_engine.ipynb #1a1480a7
 from __future__ import annotations
-import json, math, os, random, shutil, sys, time
+import json, math, random, shutil, sys, time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,12 +12,11 @@ from typing import Callable
 
 import torch
 
-from .core import (CheckpointError, ConfigError, Sam3m4Error, atomic_write_text, config_to_dict, load_checkpoint, pick_device,
-                         save_checkpoint)
+from .core import CheckpointError, ConfigError, Sam3m4Error, atomic_write_text, config_to_dict, load_checkpoint, save_checkpoint
 
 # %% auto #0
-__all__ = ['RESUME_MODES', 'LoopConfig', 'lr_lambda', 'distributed', 'average_gradients', 'rng_state', 'set_rng_state',
-           'ResumableBatches', 'RunFolder', 'NonFiniteLoss', 'LoopResult', 'train_loop']
+__all__ = ['RESUME_MODES', 'LoopConfig', 'lr_lambda', 'average_gradients', 'rng_state', 'set_rng_state', 'ResumableBatches',
+           'RunFolder', 'NonFiniteLoss', 'LoopResult', 'train_loop']
 
 # %% ../nbs/12_engine.ipynb #0fad8ed5
 @dataclass
@@ -45,15 +44,6 @@ def lr_lambda(warmup: int, steps: int) -> Callable[[int], float]:
     return f
 
 # %% ../nbs/12_engine.ipynb #03c16f69
-def distributed(device: str = "auto") -> tuple[int, int, bool, torch.device]:
-    "(rank, world size, distributed?, device) for this process; initialises the process group under `torchrun`."
-    dev = pick_device(device)
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return 0, 1, False, dev
-    import torch.distributed as dist
-    if not dist.is_initialized(): dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    if dev.type == "cuda": dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))); torch.cuda.set_device(dev)
-    return dist.get_rank(), dist.get_world_size(), True, dev
-
 def average_gradients(params: list, world: int) -> None:
     "Average the gradients of `params` over all ranks (missing gradients count as zeros)."
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]

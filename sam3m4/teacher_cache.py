@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_teacher_cache.ipynb #f1797c13
 from __future__ import annotations
-import hashlib, json, sys, time
+import hashlib, json, os, socket, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +14,15 @@ from safetensors import safe_open
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
 
-from .core import ConfigError, DataError, atomic_write_bytes, atomic_write_json, sha256_file
+from .core import ConfigError, DataError, all_ranks, atomic_write_bytes, atomic_write_json, sha256_file
 from .grounded import build_datasets, collate_samples
 from .sam3_weights import inspect_official_sam3, load_sam3, resolve_sam3_path, sam3_config
 from .teacher import AnnotationTeacher, Sam3Teacher, TeacherConfig, check_output
 
 # %% auto #0
 __all__ = ['CACHE_FORMAT', 'TEXT_FILE', 'dataset_fingerprint', 'cache_fingerprint', 'build_teacher_cache', 'TeacherCache',
-           'CachedTeacher', 'make_teacher', 'teacher_for', 'build_teacher_caches', 'teacher_info']
+           'CachedTeacher', 'teacher_dims', 'sam3_dims', 'per_image_bytes', 'cache_estimate', 'make_teacher',
+           'teacher_for', 'build_teacher_caches', 'estimate_teacher_caches', 'teacher_info']
 
 # %% ../nbs/09_teacher_cache.ipynb #5edf9ddd
 CACHE_FORMAT = 2          # 2: text features once per prompt (text table)
@@ -79,9 +80,9 @@ def _pack_shard(outs: list[dict], mask_format: str, mask_size: int | None, text_
     return {k: v.contiguous() for k, v in t.items()}, meta
 
 class _TextTable:
-    "The cache's text table: one fp16 row per distinct prompt, append-only, written whole and atomically."
-    def __init__(self, out_dir: Path, recorded: dict | None):
-        self.path, self.prompts, self.rows = out_dir/TEXT_FILE, [], []
+    "A text table: one fp16 row per distinct prompt, append-only, written whole and atomically (one per rank that writes shards)."
+    def __init__(self, out_dir: Path, recorded: dict | None, name: str = TEXT_FILE):
+        self.name, self.path, self.prompts, self.rows = name, out_dir/name, [], []
         if recorded and self.path.is_file():   # resume: the file is a superset of what index.json recorded
             try:
                 with safe_open(str(self.path), framework="pt") as f:
@@ -99,7 +100,7 @@ class _TextTable:
         return [self.row[p] for p in prompts], len(self.prompts) > n0
     def write(self) -> dict:
         atomic_write_bytes(self.path, st_save({"text_features": torch.stack(self.rows).contiguous()}, metadata={"prompts": json.dumps(self.prompts)}))
-        return {"file": TEXT_FILE, "prompts": list(self.prompts), "dim": int(self.rows[0].shape[-1]),
+        return {"file": self.name, "prompts": list(self.prompts), "dim": int(self.rows[0].shape[-1]),
                 "bytes": self.path.stat().st_size, "sha256": sha256_file(self.path)}
 
 # %% ../nbs/09_teacher_cache.ipynb #c85d5f92
@@ -109,83 +110,159 @@ def _stores(out_dir: Path, index: dict) -> list[str]:
     with safe_open(str(out_dir/sorted(index["shards"])[0]), framework="pt") as f: keys = set(f.keys())
     return ["masks"] + [k for k, key in (("features", "features"), ("text_features", "text_row")) if key in keys]
 
+def _text_name(rank: int) -> str: return TEXT_FILE if rank == 0 else f"text_features.rank{rank}.safetensors"
+def _part_path(out_dir: Path, rank: int) -> Path: return out_dir/"ranks"/f"rank_{rank:03d}.json"
+
+def _read_parts(out_dir: Path, fp: str) -> dict[int, dict]:
+    "Every rank's record of its shards (`ranks/rank_NNN.json`) written for fingerprint `fp`, by rank."
+    parts = {}
+    for p in sorted((out_dir/"ranks").glob("rank_*.json")):
+        try: doc = json.loads(p.read_text())
+        except json.JSONDecodeError as e: raise DataError(f"{p}: corrupt JSON ({e}); delete it (its rank recomputes its shards)") from e
+        if doc.get("fingerprint") == fp: parts[int(doc["rank"])] = doc
+    return parts
+
+def _intact(out_dir: Path, entry: dict, name: str, full: bool) -> bool:
+    "A recorded shard is there and the right size (`full`: and its sha256 matches)."
+    p = out_dir/name
+    return p.is_file() and p.stat().st_size == entry["bytes"] and (not full or sha256_file(p) == entry["sha256"])
+
+def _prepare(out_dir: Path, fp: str, header: dict, overwrite: bool) -> None:
+    "Rank 0, before any rank writes: index.json for `fp` (a foreign cache is refused, or cleared with `overwrite`)."
+    index_path = out_dir/"index.json"
+    if index_path.is_file():
+        try: index = json.loads(index_path.read_text())
+        except json.JSONDecodeError as e: raise DataError(f"{index_path}: corrupt JSON ({e}); delete {out_dir} and rebuild") from e
+        if index.get("fingerprint") == fp:
+            if index.get("shards") and not _part_path(out_dir, 0).is_file():   # a one-process cache of before the rank records
+                atomic_write_json(_part_path(out_dir, 0), {"rank": 0, "fingerprint": fp, "shards": index["shards"], "text": index.get("text")})
+            return
+        if not overwrite:
+            raise DataError(f"{out_dir}: holds a teacher cache for another dataset/teacher/options (fingerprint "
+                            f"{str(index.get('fingerprint'))[:12]}… vs {fp[:12]}…, teacher {index.get('source')!r}); "
+                            "choose another --out folder or pass overwrite=True (--overwrite)")
+        for f in [*out_dir.glob("shard_*.safetensors"), *out_dir.glob("text_features*.safetensors"), *(out_dir/"ranks").glob("rank_*")]:
+            f.unlink(missing_ok=True)
+    atomic_write_json(index_path, header)
+
+class _RankLock:
+    "`ranks/rank_NNN.lock` while a rank writes: a second writer of the same rank is refused; a lock whose process died on this host is taken over."
+    def __init__(self, out_dir: Path, rank: int):
+        self.path = out_dir/"ranks"/f"rank_{rank:03d}.lock"; self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __enter__(self):
+        me = {"host": socket.gethostname(), "pid": os.getpid()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                with os.fdopen(fd, "w") as f: json.dump(me, f)
+                return self
+            except FileExistsError:
+                try: other = json.loads(self.path.read_text())
+                except (OSError, json.JSONDecodeError): other = {}
+                if other.get("host") == me["host"] and not _alive(other.get("pid")): self.path.unlink(missing_ok=True); continue
+                raise DataError(f"{self.path}: another `teacher cache` run (pid {other.get('pid')} on {other.get('host')}) is writing this rank's "
+                                "shards here; wait for it to finish, or delete the lock if that run died") from None
+        raise DataError(f"{self.path}: could not take the lock; delete it if no run is writing here")
+    def __exit__(self, *exc): self.path.unlink(missing_ok=True)
+
+def _alive(pid) -> bool:
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return False
+    except (PermissionError, TypeError, ValueError): return True
+    return True
+
+def _merge(out_dir: Path, fp: str, n: int, n_shards: int, teacher, ranks: list[dict]) -> dict:
+    "Rank 0, after every rank finished: one index.json from all ranks' records (sizes checked; each rank checked its sha256)."
+    index = json.loads((out_dir/"index.json").read_text()); parts = _read_parts(out_dir, fp)
+    shards = {name: e for p in parts.values() for name, e in p["shards"].items() if _intact(out_dir, e, name, full=False)}
+    tables = {p["text"]["file"]: p["text"] for p in parts.values() if p.get("text")}
+    have = {i for s in shards.values() for i in s["items"]}
+    index.update(shards=dict(sorted(shards.items())), text=tables.get(TEXT_FILE), text_tables=tables, skipped=sorted(set(range(n)) - have),
+                 complete=len(shards) == n_shards, world_size=len(ranks))
+    index["bytes"] = sum(s["bytes"] for s in shards.values()) + sum(t["bytes"] for t in tables.values())
+    index["stores"] = _stores(out_dir, index)
+    index["no_features"] = None if "features" in index["stores"] else (getattr(teacher, "no_features", None) or
+                                                                         f"teacher {teacher.source} returned no features")
+    atomic_write_json(out_dir/"index.json", index)
+    return index
+
 def build_teacher_cache(teacher, dataset, out_dir, shard_size: int = 64, batch_size: int = 8, mask_size: int | None = None,
-                        mask_format: str = "auto", overwrite: bool = False, progress: bool = True) -> dict:
-    """Run `teacher` once over `dataset` and write shards + index.json to `out_dir` (resumable).
-    mask_format: 'fp16' (logits), 'bits' (binary teachers), 'auto' (bits if the teacher says its masks are binary)."""
+                        mask_format: str = "auto", overwrite: bool = False, progress: bool = True, feature_size: int | None = None,
+                        rank: int = 0, world_size: int = 1) -> dict:
+    """Run `teacher` once over `dataset` and write shards + index.json to `out_dir` (resumable). Under `torchrun` every rank calls
+    it with its `rank` and the `world_size`: rank r computes shards r, r + W, …, and rank 0 merges one index.json when all are done.
+    mask_format: 'fp16' (logits), 'bits' (binary teachers), 'auto' (bits if the teacher says its masks are binary); `feature_size`:
+    store the vision features resized to that grid (e.g. the student's) instead of the teacher's own."""
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     if mask_format == "auto": mask_format = "bits" if getattr(teacher, "binary_masks", False) else "fp16"
     if mask_format not in ("fp16", "bits"): raise ConfigError(f"mask_format must be 'fp16', 'bits' or 'auto', got {mask_format!r}")
     if mask_format == "bits" and mask_size is not None: raise ConfigError("mask_size resampling needs mask_format='fp16' (bits are exact masks)")
     ds_fp = dataset_fingerprint(dataset)
     options = {"shard_size": shard_size, "mask_size": mask_size, "mask_format": mask_format, "format": CACHE_FORMAT}
+    if feature_size: options["feature_size"] = int(feature_size)   # absent when off: caches of before keep their fingerprint
     fp = cache_fingerprint(ds_fp, teacher.fingerprint(), options)
     n = len(dataset); n_shards = (n + shard_size - 1) // shard_size
-    index_path = out_dir/"index.json"
-    index = None
-    if index_path.is_file():
-        try: index = json.loads(index_path.read_text())
-        except json.JSONDecodeError as e: raise DataError(f"{index_path}: corrupt JSON ({e}); delete {out_dir} and rebuild") from e
-        if index.get("fingerprint") != fp:
-            if not overwrite:
-                raise DataError(f"{out_dir}: holds a teacher cache for another dataset/teacher/options (fingerprint "
-                                f"{str(index.get('fingerprint'))[:12]}… vs {fp[:12]}…, teacher {index.get('source')!r}); "
-                                "choose another --out folder or pass overwrite=True (--overwrite)")
-            for f in [*out_dir.glob("shard_*.safetensors"), out_dir/TEXT_FILE]: f.unlink(missing_ok=True)
-            index = None
-    if index is None:
-        index = {"kind": "teacher-cache", "format": CACHE_FORMAT, "fingerprint": fp, "complete": False,
-                 "source": teacher.source, "teacher": teacher.fingerprint(), "dataset": ds_fp, "options": options,
-                 "n_items": n, "n_shards": n_shards, "shards": {}, "skipped": []}
-        atomic_write_json(index_path, index)
-    done = {name for name, s in index["shards"].items()
-            if (out_dir/name).is_file() and (out_dir/name).stat().st_size == s["bytes"] and sha256_file(out_dir/name) == s["sha256"]}
-    text = _TextTable(out_dir, index.get("text"))
-    if not text.ok: done = set()
-    index["shards"] = {k: v for k, v in index["shards"].items() if k in done}
-    t0, computed = time.perf_counter(), 0
-    bar = tqdm(total=n, desc=f"teacher cache ({teacher.source})", disable=not progress, file=sys.stderr)
-    for si in range(n_shards):
-        name = f"shard_{si:05d}.safetensors"; lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
-        if name in done: bar.update(hi - lo); continue
-        outs, idx, prompts = [], [], []
-        for b0 in range(lo, hi, batch_size):
-            items = [dataset[i] for i in range(b0, min(hi, b0 + batch_size))]
-            res = teacher(collate_samples(items))
-            if len(res) != len(items): raise DataError(f"teacher {teacher.source} returned {len(res)} outputs for {len(items)} samples")
-            for it, o in zip(items, res): check_output(o, f"{teacher.source} on item {it['index']}")
-            outs += res; idx += [int(it["index"]) for it in items]; prompts += [str(it["prompt"]) for it in items]
-            bar.update(len(items))
-        tf = [o.get("text_features") for o in outs]
-        text_rows = None
-        if any(f is not None for f in tf):
-            if any(f is None for f in tf): raise DataError(f"teacher {teacher.source}: some outputs carry text_features and some do not")
-            text_rows, grew = text.add(prompts, tf)
-            if grew: index["text"] = text.write()   # before the shard that points to the new rows
-        tensors, meta = _pack_shard(outs, mask_format, mask_size, text_rows)
-        meta.update(source=teacher.source, fingerprint=fp, items=json.dumps(idx))
-        atomic_write_bytes(out_dir/name, st_save(tensors, metadata=meta))
-        index["shards"][name] = {"lo": lo, "hi": hi, "items": idx, "bytes": (out_dir/name).stat().st_size,
-                                 "sha256": sha256_file(out_dir/name)}
-        computed += hi - lo
-        atomic_write_json(index_path, index)
-    bar.close()
-    # items whose load failed come back as a substitute: dataset positions with no own entry are 'skipped'
-    have = {i for s in index["shards"].values() for i in s["items"]}
-    index["skipped"] = sorted(set(range(n)) - have)
-    index["complete"] = len(index["shards"]) == n_shards
-    index["bytes"] = sum(s["bytes"] for s in index["shards"].values()) + (index["text"]["bytes"] if index.get("text") else 0)
-    index["stores"] = _stores(out_dir, index)
-    index["no_features"] = None if "features" in index["stores"] else (getattr(teacher, "no_features", None) or
-                                                                         f"teacher {teacher.source} returned no features")
-    atomic_write_json(index_path, index)
+    seen = all_ranks({"rank": rank, "fingerprint": fp, "samples": ds_fp["samples_sha256"][:12], "teacher": teacher.source})
+    if len({s["fingerprint"] for s in seen}) > 1:
+        raise DataError("the ranks disagree on the dataset, the teacher or the options; every rank must get the same data and teacher: " +
+                        "; ".join(f"rank {s['rank']}: samples {s['samples']}…, teacher {s['teacher']}, cache {s['fingerprint'][:12]}…" for s in seen))
+    header = {"kind": "teacher-cache", "format": CACHE_FORMAT, "fingerprint": fp, "complete": False, "source": teacher.source,
+              "teacher": teacher.fingerprint(), "dataset": ds_fp, "options": options, "n_items": n, "n_shards": n_shards, "shards": {}, "skipped": []}
+    err = None
+    if rank == 0:
+        try: _prepare(out_dir, fp, header, overwrite)
+        except DataError as e: err = str(e)
+    err = all_ranks(err)[0]                                   # every rank waits here until rank 0 has prepared the folder
+    if err: raise DataError(err)
+    t0, computed, reused = time.perf_counter(), 0, 0
+    with _RankLock(out_dir, rank):
+        parts = _read_parts(out_dir, fp)
+        part = parts.get(rank) or {"rank": rank, "fingerprint": fp, "shards": {}, "text": None}
+        text = _TextTable(out_dir, part.get("text"), _text_name(rank))
+        own = {k: e for k, e in part["shards"].items() if text.ok and _intact(out_dir, e, k, full=True)}   # this rank's: sha256 checked
+        done = set(own) | {k for r, p in parts.items() if r != rank for k, e in p["shards"].items() if _intact(out_dir, e, k, full=False)}
+        part["shards"] = own
+        mine = [si for si in range(n_shards) if si % world_size == rank]
+        bar = tqdm(total=sum(min(n, (si + 1) * shard_size) - si * shard_size for si in mine), desc=f"teacher cache ({teacher.source})",
+                   disable=not progress, file=sys.stderr)
+        for si in mine:
+            name = f"shard_{si:05d}.safetensors"; lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
+            if name in done: bar.update(hi - lo); reused += 1; continue
+            outs, idx, prompts = [], [], []
+            for b0 in range(lo, hi, batch_size):
+                items = [dataset[i] for i in range(b0, min(hi, b0 + batch_size))]
+                res = teacher(collate_samples(items))
+                if len(res) != len(items): raise DataError(f"teacher {teacher.source} returned {len(res)} outputs for {len(items)} samples")
+                for it, o in zip(items, res): check_output(o, f"{teacher.source} on item {it['index']}")
+                outs += res; idx += [int(it["index"]) for it in items]; prompts += [str(it["prompt"]) for it in items]
+                bar.update(len(items))
+            if feature_size: outs = [o | {"features": F.interpolate(o["features"][None].float(), size=(feature_size, feature_size), mode="area")[0]}
+                                     if o.get("features") is not None else o for o in outs]
+            tf = [o.get("text_features") for o in outs]
+            text_rows = None
+            if any(f is not None for f in tf):
+                if any(f is None for f in tf): raise DataError(f"teacher {teacher.source}: some outputs carry text_features and some do not")
+                text_rows, grew = text.add(prompts, tf)
+                if grew: part["text"] = text.write()              # before the shard that points to the new rows
+            tensors, meta = _pack_shard(outs, mask_format, mask_size, text_rows)
+            meta.update(source=teacher.source, fingerprint=fp, items=json.dumps(idx), text_file=text.name)
+            atomic_write_bytes(out_dir/name, st_save(tensors, metadata=meta))
+            part["shards"][name] = {"lo": lo, "hi": hi, "items": idx, "bytes": (out_dir/name).stat().st_size, "sha256": sha256_file(out_dir/name)}
+            computed += hi - lo
+            atomic_write_json(_part_path(out_dir, rank), part)
+        bar.close()
+        atomic_write_json(_part_path(out_dir, rank), part)
+    mine_res = {"rank": rank, "computed_items": computed, "shards": len(mine), "reused_shards": reused, "seconds": round(time.perf_counter() - t0, 3)}
+    ranks = all_ranks(mine_res)                               # every rank waits here until all have written their shards
+    if rank != 0: return {"cache": str(out_dir), "rank": rank, **mine_res}
+    index = _merge(out_dir, fp, n, n_shards, teacher, ranks)
     return {"cache": str(out_dir), "complete": index["complete"], "n_items": n, "n_shards": n_shards,
-            "computed_items": computed, "reused_shards": len(done), "skipped": len(index["skipped"]),
-            "stores": index["stores"], "text_prompts": len(index["text"]["prompts"]) if index.get("text") else 0,
-            "no_features": index["no_features"],
-            "bytes": index["bytes"], "bytes_per_item": index["bytes"] / max(1, n),
-            "bytes_per_image": index["bytes"] / max(1, ds_fp["n_images"]), "source": teacher.source,
-            "fingerprint": fp, "seconds": round(time.perf_counter() - t0, 3)}
+            "computed_items": sum(r["computed_items"] for r in ranks), "reused_shards": sum(r["reused_shards"] for r in ranks),
+            "skipped": len(index["skipped"]),
+            "stores": index["stores"], "text_prompts": len({p for t in index["text_tables"].values() for p in t["prompts"]}),
+            "no_features": index["no_features"], "bytes": index["bytes"], "bytes_per_item": index["bytes"] / max(1, n),
+            "bytes_per_image": index["bytes"] / max(1, ds_fp["n_images"]), "source": teacher.source, "fingerprint": fp,
+            "seconds": round(time.perf_counter() - t0, 3), "ranks": ranks}
 
 # %% ../nbs/09_teacher_cache.ipynb #4444a333
 class TeacherCache:
@@ -211,7 +288,7 @@ class TeacherCache:
                             "(different dataset, teacher or options); rebuild the cache")
         self.source, self.fingerprint_ = self.index["source"], self.index["fingerprint"]
         self.where = {i: (name, off) for name, s in self.index["shards"].items() for off, i in enumerate(s["items"])}
-        self._open: dict = {}; self._text = None
+        self._open: dict = {}; self._text: dict = {}
         self.stores = self.index.get("stores", ["masks"])
         self.no_features = None if "features" in self.stores else (self.index.get("no_features") or "the cache holds no features")
     def __len__(self): return self.index["n_items"]
@@ -239,24 +316,28 @@ class TeacherCache:
                "presence_logit": f.get_slice("presence_logit")[off:off + 1].reshape(()).float(), "source": self.source}
         if "features" in f.keys():
             r = int(f.get_tensor("feature_row")[off]); out["features"] = f.get_slice("features")[r:r + 1][0].float()
-        if "text_row" in f.keys(): out["text_features"] = self.text_table()[int(f.get_tensor("text_row")[off])]
+        if "text_row" in f.keys(): out["text_features"] = self.text_table(meta.get("text_file", TEXT_FILE))[int(f.get_tensor("text_row")[off])]
         return out
     __getitem__ = get
-    def text_table(self) -> torch.Tensor:
-        "The text table [P,d] (fp32), read once and checked against index.json."
-        if self._text is None:
-            rec, p = self.index.get("text"), self.dir/TEXT_FILE
+    def text_tables(self) -> dict:
+        "{file: record} of the cache's text tables (one per rank that wrote shards; a cache of before the ranks: its one table)."
+        return self.index.get("text_tables") or ({TEXT_FILE: self.index["text"]} if self.index.get("text") else {})
+    def text_table(self, name: str = TEXT_FILE) -> torch.Tensor:
+        "The text table `name` [P,d] (fp32), read once and checked against index.json."
+        if name not in self._text:
+            rec, p = self.text_tables().get(name), self.dir/name
             if not rec or not p.is_file(): raise DataError(f"{p}: the text table is missing; rebuild the cache")
             if p.stat().st_size != rec["bytes"] or sha256_file(p) != rec["sha256"]:
                 raise DataError(f"{p}: size or sha256 differs from index.json (a damaged or foreign file); rebuild the cache")
-            with safe_open(str(p), framework="pt") as f: self._text = f.get_tensor("text_features").float()
-        return self._text
+            with safe_open(str(p), framework="pt") as f: self._text[name] = f.get_tensor("text_features").float()
+        return self._text[name]
     def info(self) -> dict:
         "Summary: teacher, items, shards, what it stores, bytes, bytes per item and per distinct image."
-        nb = sum(s["bytes"] for s in self.index["shards"].values()) + (self.index["text"]["bytes"] if self.index.get("text") else 0)
+        tables = self.text_tables()
+        nb = sum(s["bytes"] for s in self.index["shards"].values()) + sum(t["bytes"] for t in tables.values())
         return {"cache": str(self.dir), "kind": "teacher-cache", "source": self.source, "complete": self.index["complete"],
                 "stores": self.stores, "no_features": self.no_features,
-                "text_prompts": len(self.index["text"]["prompts"]) if self.index.get("text") else 0,
+                "text_prompts": len({p for t in tables.values() for p in t["prompts"]}), "world_size": self.index.get("world_size", 1),
                 "n_items": len(self), "n_shards": self.index["n_shards"], "shards_done": len(self.index["shards"]),
                 "bytes": nb, "bytes_per_item": nb / max(1, len(self)),
                 "bytes_per_image": nb / max(1, self.index["dataset"].get("n_images") or 1), "options": self.index["options"],
@@ -273,6 +354,60 @@ class CachedTeacher:
     def fingerprint(self) -> dict: return self.cache.index["teacher"]
     def __call__(self, batch: dict) -> list[dict]: return [self.cache[int(i)] for i in batch["index"]]
     def __repr__(self): return f"CachedTeacher({self.cache.dir}, source={self.source!r})"
+
+# %% ../nbs/09_teacher_cache.ipynb #56704470
+def teacher_dims(spec, cfg: TeacherConfig | None = None) -> dict:
+    """What one item of a teacher's cache holds, from its config alone (no weights read): `queries` kept per item (None: the
+    annotation teacher's exact instances), `binary` masks, the vision `feature_channels` × `feature_grid`², the `text_dim`."""
+    cfg = cfg or TeacherConfig()
+    if str(spec) == "annotation": return {"source": "annotation", "queries": None, "binary": True, "feature_channels": 0, "feature_grid": 0,
+                                          "text_dim": 0, "image_size": None}
+    if str(spec) == "random-tiny": return sam3_dims(sam3_config("tiny"), cfg, "random-tiny")
+    f, kind = resolve_sam3_path(spec)
+    if kind == "official": return sam3_dims(sam3_config("full"), cfg, str(f))
+    from transformers import Sam3Config
+    return sam3_dims(Sam3Config.from_pretrained(str(f), local_files_only=True), cfg, str(f))
+
+def sam3_dims(mc, cfg: TeacherConfig, source: str = "sam3") -> dict:
+    "`teacher_dims` of a SAM 3 model config `mc` (transformers' `Sam3Config`) under the teacher settings `cfg`."
+    bb, vc = mc.vision_config.backbone_config, mc.vision_config
+    grid = int(round(bb.image_size / bb.patch_size * vc.scale_factors[cfg.feature_level]))
+    return {"source": source, "queries": min(cfg.top_q, mc.detr_decoder_config.num_queries), "binary": False,
+            "feature_channels": vc.fpn_hidden_size if cfg.features else 0, "feature_grid": grid if cfg.features else 0,
+            "text_dim": mc.detr_decoder_config.hidden_size if cfg.features else 0, "image_size": bb.image_size}
+
+def per_image_bytes(dims: dict, image_size: int, prompts: int = 1, mask_size: int | None = None, feature_size: int | None = None) -> dict:
+    """Cache bytes of one image asked `prompts` phrases, for a student input of `image_size` (masks at its ÷ 4 unless `mask_size`):
+    `masks` (at most: every query kept), `features` (once per image), `text` (a prompt's row, counted once here) and `total`."""
+    side = mask_size or max(1, image_size // 4)
+    masks = prompts * (dims["queries"] or 1) * ((side * side + 7) // 8 if dims["binary"] else side * side * 2)
+    g = feature_size or dims["feature_grid"]
+    parts = {"masks": masks, "features": dims["feature_channels"] * g * g * 2, "text": prompts * dims["text_dim"] * 2,
+             "rest": prompts * ((dims["queries"] or 1) * 20 + 28)}
+    return {"image_size": image_size, "mask_side": side, "feature_grid": g, **parts, "total": sum(parts.values())}
+
+def cache_estimate(dataset, dims: dict, shard_size: int = 64, mask_size: int | None = None, feature_size: int | None = None) -> dict:
+    """Bytes the cache of `dataset` will take with a teacher of `dims` (`teacher_dims`), from shapes and the sample order alone;
+    `by_part` splits them into masks, features, text and the small rest. Masks are an upper bound for SAM 3 (top_q per item)."""
+    n, S = len(dataset), dataset.size
+    side = mask_size or max(1, S // 4)
+    per_mask = (side * side + 7) // 8 if dims["binary"] else side * side * 2
+    counts = ([sum(a["category"] == p for a in dataset.records[i].annotations) for i, p in dataset.samples] if dims["queries"] is None
+              else [dims["queries"]] * n)
+    rows = {(j // shard_size, dataset.records[i].image_id) for j, (i, _) in enumerate(dataset.samples)}   # one feature row per image per shard
+    g = feature_size or dims["feature_grid"]
+    per_row = lambda grid: dims["feature_channels"] * grid * grid * 2
+    prompts = {p for _, p in dataset.samples}
+    parts = {"masks": sum(counts) * per_mask, "features": len(rows) * per_row(g), "text": len(prompts) * dims["text_dim"] * 2,
+             "rest": sum(counts) * 20 + n * 28}   # boxes + score per query; offsets, presence, rows per item
+    images = len({dataset.records[i].image_id for i, _ in dataset.samples}); total = sum(parts.values())
+    out = {"items": n, "images": images, "shards": (n + shard_size - 1) // shard_size, "feature_rows": len(rows), "mask_side": side,
+           "feature_grid": g, "bytes": total, "bytes_per_item": total / max(1, n), "bytes_per_image": total / max(1, images), "by_part": parts}
+    if dims["feature_channels"] and feature_size and feature_size != dims["feature_grid"]:
+        full = len(rows) * per_row(dims["feature_grid"])
+        out["feature_grid_saving"] = {"teacher_grid": dims["feature_grid"], "features_bytes_at_teacher_grid": full,
+                                      "saved_bytes": full - parts["features"], "saved_share": (full - parts["features"]) / (total - parts["features"] + full)}
+    return out
 
 # %% ../nbs/09_teacher_cache.ipynb #7fbc1180
 def make_teacher(spec: str, cfg: TeacherConfig | None = None, allow_partial: bool = False):
@@ -293,23 +428,42 @@ def teacher_for(spec, ds, split: str = "train", device="cpu", features: bool = F
 def build_teacher_caches(teacher, data, out, image_size: int, negative_ratio: float = 0.3, val_fraction: float = 0.15,
                          seed: int = 0, splits: tuple = ("train", "val"), cfg: TeacherConfig | None = None, allow_partial: bool = False,
                          shard_size: int = 64, batch_size: int = 8, mask_size: int | None = None, overwrite: bool = False,
-                         progress: bool = True, features: bool = True, hard_negative_share: float = 0.5) -> dict:
+                         progress: bool = True, features: bool = True, hard_negative_share: float = 0.5, feature_size: int | None = None,
+                         rank: int = 0, world_size: int = 1, images=None) -> dict:
     """Caches of `teacher` (a spec or a teacher) for the trainer's (train, val) datasets in `out/train`, `out/val`; per split results
     and totals. `features`: store SAM 3's phase-1 targets (vision and text features) when `cfg` is None (else `cfg.features` rules).
-    `negative_ratio`, `hard_negative_share`, `val_fraction` and `seed` must be the trainer's (`data.build_datasets`)."""
+    `negative_ratio`, `hard_negative_share`, `val_fraction` and `seed` must be the trainer's (`data.build_datasets`). Under
+    `torchrun` each rank passes its `rank` and the `world_size`; rank 0's result speaks for all (`ranks`), the others get their own."""
     cfg = cfg if cfg is not None else TeacherConfig(features=features)
     teacher = make_teacher(str(teacher), cfg, allow_partial) if isinstance(teacher, (str, Path)) else teacher
-    tr, va = build_datasets(data, image_size, negative_ratio, val_fraction, seed, hard_negative_share=hard_negative_share)
+    tr, va = build_datasets(data, image_size, negative_ratio, val_fraction, seed, hard_negative_share=hard_negative_share, images=images)
     res = {name: build_teacher_cache(teacher, ds, Path(out)/name, shard_size=shard_size, batch_size=batch_size, mask_size=mask_size,
-                                     overwrite=overwrite, progress=progress)
+                                     overwrite=overwrite, progress=progress, feature_size=feature_size, rank=rank, world_size=world_size)
            for name, ds in (("train", tr), ("val", va)) if name in splits}
+    if rank != 0: return {"out": str(out), "rank": rank, "splits": res}
+    ranks = {}
+    for r in res.values():
+        for x in r["ranks"]:
+            a = ranks.setdefault(x["rank"], {"rank": x["rank"], "computed_items": 0, "seconds": 0.0})
+            a["computed_items"] += x["computed_items"]; a["seconds"] = round(a["seconds"] + x["seconds"], 3)
     n_items = sum(r["n_items"] for r in res.values()); nbytes = sum(r["bytes"] for r in res.values())
     n_img = sum(r["bytes"] / r["bytes_per_image"] for r in res.values() if r["bytes_per_image"])
     first = next(iter(res.values()), {})
     return {"out": str(out), "source": teacher.source, "complete": all(r["complete"] for r in res.values()), "n_items": n_items,
             "stores": first.get("stores"), "no_features": first.get("no_features"), "text_prompts": {k: r["text_prompts"] for k, r in res.items()},
             "bytes": nbytes, "bytes_per_item": nbytes / max(1, n_items), "bytes_per_image": nbytes / max(1, n_img),
-            "seconds": round(sum(r["seconds"] for r in res.values()), 3), "splits": res}
+            "seconds": round(sum(r["seconds"] for r in res.values()), 3), "ranks": list(ranks.values()), "splits": res}
+
+def estimate_teacher_caches(teacher, data, image_size: int, negative_ratio: float = 0.3, val_fraction: float = 0.15, seed: int = 0,
+                            splits: tuple = ("train", "val"), cfg: TeacherConfig | None = None, shard_size: int = 64,
+                            mask_size: int | None = None, hard_negative_share: float = 0.5, feature_size: int | None = None, images=None) -> dict:
+    "What `build_teacher_caches` with the same arguments will write (`cache_estimate` per split), before anything runs."
+    dims = teacher_dims(teacher, cfg)
+    tr, va = build_datasets(data, image_size, negative_ratio, val_fraction, seed, hard_negative_share=hard_negative_share, images=images)
+    res = {name: cache_estimate(ds, dims, shard_size, mask_size, feature_size) for name, ds in (("train", tr), ("val", va)) if name in splits}
+    total = sum(r["bytes"] for r in res.values()); imgs = sum(r["images"] for r in res.values())
+    return {"dry_run": True, "teacher": dims, "bytes": total, "bytes_per_image": total / max(1, imgs), "images": imgs,
+            "items": sum(r["items"] for r in res.values()), "splits": res}
 
 def teacher_info(path, config=None) -> dict:
     """Summary of a teacher cache folder, or the load report of a local SAM 3. An official `sam3.pt` is inspected without
@@ -322,14 +476,17 @@ def teacher_info(path, config=None) -> dict:
     if kind == "official":
         cfg = config if config is not None else sam3_config("full")
         rep = inspect_official_sam3(f, cfg)
-        return {"kind": "sam3", "format": "official", "path": str(f), "params": rep["params"], "loadable": rep["loadable"],
+        dims = sam3_dims(cfg, TeacherConfig())
+        return {"kind": "sam3", "format": "official", "cache_per_image": {str(S): per_image_bytes(dims, S) for S in (512, 1008)}, "path": str(f), "params": rep["params"], "loadable": rep["loadable"],
                 "image_size": int(cfg.vision_config.backbone_config.image_size), "num_queries": int(cfg.detr_decoder_config.num_queries),
                 "processor": False, **{k: rep[k] for k in ("loaded", "model_keys", "missing", "unexpected", "shape_mismatch", "recomputed",
                                                           "ignored", "ignored_examples")}}
     model, processor, rep = load_sam3(p, config, allow_partial=True)
     cfg = model.config
+    dims = sam3_dims(cfg, TeacherConfig())
     return {"kind": "sam3", "format": "hf", "path": str(p), "params": int(sum(t.numel() for t in model.parameters())),
             "loadable": not (rep["missing"] or rep["shape_mismatch"]),
             "image_size": int(cfg.vision_config.backbone_config.image_size), "num_queries": int(cfg.detr_decoder_config.num_queries),
             "processor": processor is not None, "loaded": rep["loaded"], "missing": rep["missing"], "unexpected": rep["unexpected"],
-            "shape_mismatch": rep["shape_mismatch"]}
+            "shape_mismatch": rep["shape_mismatch"],
+            "cache_per_image": {str(S): per_image_bytes(dims, S) for S in (512, 1008)}}   # one prompt; masks at most (every query kept)

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from .core import CheckpointError, ConfigError, config_to_dict, load_state_dict_checked, seed_everything
+from .core import CheckpointError, ConfigError, config_to_dict, distributed, load_state_dict_checked, seed_everything
 from .prompts import DualTokenizer
 from .grounded import build_datasets, collate_groups, collate_samples, PromptGroups
-from .engine import LoopConfig, RunFolder, distributed, train_loop
+from .engine import LoopConfig, RunFolder, train_loop
 from .layers import mask_iou
 from .losses import FeatureAdapter, LossConfig, Phase1LossConfig, decision_targets, phase1_loss, phase2_loss
 from .matcher import match_outputs

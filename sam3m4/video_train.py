@@ -17,13 +17,13 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .core import (BackendUnavailable, CheckpointError, ConfigError, DataError, atomic_write_json, config_to_dict, load_state_dict_checked, resolve_checkpoint, save_checkpoint, seed_everything,
+from .core import (BackendUnavailable, CheckpointError, ConfigError, DataError, atomic_write_json, config_to_dict, distributed, load_state_dict_checked, resolve_checkpoint, save_checkpoint, seed_everything,
                          sha256_file, state_fingerprint)
 from .data import letterbox, read_image, VideoRecord
 from .prompts import DualTokenizer
 from .sav import sav_clip, video_sources
 from .grounded import load_videos, split_records, VideoClipDataset
-from .engine import LoopConfig, RunFolder, distributed, train_loop
+from .engine import LoopConfig, RunFolder, train_loop
 from .losses import dice_loss
 from .sam3_weights import SAM3_HELP, resolve_sam3_path, sam3_config, weights_id
 from .student import Sam3m4Student, load_student, student_config

@@ -107,6 +107,8 @@ def test_hf_folder_round_trip(tmp_path, tiny, ds, tok):
         torch.testing.assert_close(a["boxes"], c["boxes"])
     info = teacher_info(tmp_path / "sam3")
     assert info["kind"] == "sam3" and info["processor"] and info["missing"] == [] and info["loaded"] == len(tiny.model.state_dict())
+    cpi = info["cache_per_image"]["512"]                               # tiny SAM 3: 16 queries, 32 x 8² features; masks at 512 / 4
+    assert (cpi["masks"], cpi["features"], cpi["total"]) == (16 * 128 * 128 * 2, 32 * 8 * 8 * 2, sum(cpi[k] for k in ("masks", "features", "text", "rest")))
     # new weights in the same folder: the old cache is refused (the fingerprint covers the weight files)
     build_teacher_cache(t, ds, tmp_path / "c", progress=False)
     Sam3Teacher.random_init("tiny", seed=7).model.save_pretrained(tmp_path / "sam3")

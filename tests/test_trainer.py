@@ -106,3 +106,26 @@ def test_resume_needs_a_checkpoint_and_refuses_a_tampered_trainer_state(world, t
     assert out["start"] == 2 and out["steps"] == 4, out                    # fell back to step 2 and redid steps 3-4
     assert "trainer.pt: refused" in cap.err and "weights_only" not in cap.err and "Traceback" not in cap.err
     assert not (tmp_path/"pwned").exists()
+
+@pytest.mark.slow
+def test_torchrun_from_sa1b_tar_shards_resumes_exactly(world, tmp_path):
+    "Two gloo ranks train phase 2 from SA-1B tar shards read in place; resumed from step 2's checkpoint == 4 straight (issue 33)."
+    import shutil, tarfile
+    (tmp_path/"shards").mkdir()
+    for k, ids in enumerate([range(1, 7), range(7, 13)]):               # the world's SA-1B folder as two shards
+        with tarfile.open(tmp_path/"shards"/f"sa_{k:06d}.tar", "w") as tf:
+            for i in ids:
+                for ext in ("jpg", "json"): tf.add(world/"sa1b"/f"sa_{i}.{ext}", arcname=f"sa_{i}.{ext}")
+    def ddp(steps, out, *extra):
+        args = _train("--data", tmp_path/"shards", "--batch-size", 2, "--ckpt-every", 2, "--warmup", 1, "--val-samples", 2,
+                      "--steps", steps, "--out", out, "--json", *extra)[3:]
+        p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "sam3m4.cli", *args],
+                           capture_output=True, text=True, env=ENV, timeout=900)
+        assert p.returncode == 0, p.stderr[-3000:]
+        return json.loads(p.stdout)
+    ddp(4, tmp_path/"straight")
+    shutil.copytree(tmp_path/"straight", tmp_path/"resumed")
+    shutil.rmtree(tmp_path/"resumed"/"ckpt"/"step_000004")             # as if stopped after step 2's checkpoint
+    r = ddp(4, tmp_path/"resumed", "--resume")
+    assert (r["start"], r["steps"]) == (2, 4)
+    _assert_same(_params(tmp_path/"straight"/"ckpt"/"step_000004"), _params(tmp_path/"resumed"/"ckpt"/"step_000004"), 1e-6)
