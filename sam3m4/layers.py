@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['LAYER_SWAPS', 'Attention', 'Block', 'mlp', 'sine_pos', 'LayerNormX', 'GroupNormX', 'AttentionX', 'to_export_form',
-           'mask_iou', 'greedy_match']
+__all__ = ['LAYER_SWAPS', 'Attention', 'Block', 'mlp', 'sine_pos', 'sine_pos_parts', 'LayerNormX', 'GroupNormX', 'AttentionX',
+           'to_export_form', 'mask_iou', 'greedy_match']
 
 # %% ../nbs/02_layers.ipynb #3a345c8a
 class Attention(nn.Module):
@@ -54,6 +54,13 @@ def sine_pos(h: int, w: int, dim: int, device=None) -> Tensor:
     q = dim // 4; f = 1.0 / (10000 ** (torch.arange(q, device=device, dtype=torch.float32) / q))
     ex, ey = x.flatten()[:, None] * f, y.flatten()[:, None] * f
     return torch.cat([ex.sin(), ex.cos(), ey.sin(), ey.cos()], 1)
+
+def sine_pos_parts(h: int, w: int, dim: int) -> tuple[Tensor, Tensor]:
+    """`sine_pos` split by axis: rows [h,1,dim] (the y half, zeros elsewhere) and columns [1,w,dim] (the x half) whose broadcast
+    sum is `sine_pos(h, w, dim)` as [h,w,dim], exactly. An exported program stores (h + w)·dim values instead of h·w·dim."""
+    cols, rows = sine_pos(1, w, dim).reshape(1, w, dim).clone(), sine_pos(h, 1, dim).reshape(h, 1, dim).clone()
+    cols[..., dim // 2:] = 0; rows[..., :dim // 2] = 0
+    return rows, cols
 
 # %% ../nbs/02_layers.ipynb #a4081d66
 class LayerNormX(nn.LayerNorm):

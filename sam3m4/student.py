@@ -15,7 +15,7 @@ from torch import Tensor
 
 from .core import (CheckpointError, ConfigError, config_from_dict, config_to_dict, load_checkpoint, load_state_dict_checked,
                          read_state_dict, resolve_checkpoint, save_checkpoint)
-from .layers import Block, LayerNormX, mlp, sine_pos, to_export_form
+from .layers import Block, LayerNormX, mlp, sine_pos, sine_pos_parts, to_export_form
 
 # %% auto #0
 __all__ = ['STUDENT_CONFIGS', 'STUDENT_SWAPS', 'IMAGE_PROGRAM_INPUTS', 'IMAGE_PROGRAM_OUTPUTS', 'TEXT_PROGRAM_INPUTS',
@@ -400,7 +400,8 @@ class ImagePathX(StudentImagePath):
             if isinstance(self.neck, FPNX): self.neck.prepare([tuple(f.shape[-2:]) for f in lv])
             p16, pix = self.neck(lv)
         _, D, h, w = p16.shape; Dm, H, W = pix.shape[1:]
-        for name, t in (("pos", sine_pos(h, w, D)), ("rows", pixel_centres(H)), ("cols", pixel_centres(W)),
+        pos_rows, pos_cols = sine_pos_parts(h, w, D)    # the grid's positions as rows + columns: (h + w)·D values, not h·w·D
+        for name, t in (("pos_rows", pos_rows), ("pos_cols", pos_cols), ("rows", pixel_centres(H)), ("cols", pixel_centres(W)),
                         ("ones_L", torch.ones(1, self.cfg.context_length, 1)),
                         ("ones_m", torch.ones(1, 1, Dm)), ("ones_hw", torch.ones(1, H * W, 1)), ("zeros_hw", torch.zeros(1, h * w))):
             self.register_buffer(name, t.to(self.queries.device), persistent=False)
@@ -428,7 +429,8 @@ class ImagePathX(StudentImagePath):
         B, D, h, w = p16.shape; Dm, H, W = pix.shape[1:]; Q = self.queries.shape[0] - 1
         pooled, bias = self.pool_text_valid(emb, text_valid)
         fs = self.film(pooled).reshape(B, 1, 2 * D)
-        pos = self._const("pos", (h * w, D), p16, lambda: sine_pos(h, w, D))
+        pos = (self._const("pos_rows", (h, 1, D), p16, lambda: sine_pos_parts(h, w, D)[0])
+               + self._const("pos_cols", (1, w, D), p16, lambda: sine_pos_parts(h, w, D)[1])).reshape(h * w, D)
         tok = p16.reshape(B, D, h * w).permute(0, 2, 1) * (fs[..., :D] + 1.0) + fs[..., D:] + pos
         for blk in self.fusion: tok = blk(tok, emb, bias)
         memory = torch.cat([tok, emb], 1)

@@ -141,6 +141,16 @@ def meta_video(gt: Path, pred: Path) -> dict:
             "pmF1": cg["video_mask_demo_positive_micro_f1_50_95"], "mAP": ap["video_mask_mAP_50_95"]}
 
 
+def meta_video_more(gt: Path, pred: Path) -> dict:
+    "Meta's other three SA-Co/VEval evaluators on the same files: phrase AP, TETA and phrase HOTA (masks; HOTA on boxes)."
+    from sam3.eval.saco_veval_evaluators import VideoPhraseApEvaluator, VideoPhraseHotaEvaluator, VideoTetaEvaluator
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        ap = VideoPhraseApEvaluator(str(gt)).evaluate(str(pred))[0]
+        teta = VideoTetaEvaluator(str(gt), use_mask=True, is_exhaustive=True).evaluate(str(pred))[0]
+        hota = VideoPhraseHotaEvaluator(str(gt)).evaluate(str(pred))[0]
+    return {"phrase_AP": ap["video_mask_phrase_ap_50_95"], "TETA": teta["video_mask_teta"], "HOTA": hota["video_bbox_all_phrase_HOTA"]}
+
+
 def test_veval_layout_through_the_tracker_and_meta_video_evaluators(tmp_path):
     "The world's videos as an SA-Co/VEval file: the tracker's J&F on it, its YouTube-VIS results and the ground truth's, scored by Meta."
     import torch
@@ -160,9 +170,12 @@ def test_veval_layout_through_the_tracker_and_meta_video_evaluators(tmp_path):
     (tmp_path/"perfect.json").write_text(json.dumps(perfect))
     best = meta_video(gt, tmp_path/"perfect.json")
     assert best["cgF1"] == pytest.approx(1.0, abs=1e-3) and best["mAP"] == pytest.approx(1.0, abs=1e-3), best
+    assert meta_video_more(gt, tmp_path/"perfect.json") == pytest.approx({"phrase_AP": 1.0, "TETA": 100.0, "HOTA": 1.0})
     (tmp_path/"half.json").write_text(json.dumps(perfect[::2]))      # every other masklet dropped
     half = meta_video(gt, tmp_path/"half.json")
     assert 0 < half["pmF1"] < 1 and half["mAP"] < 1, half
+    more = meta_video_more(gt, tmp_path/"half.json")
+    assert more["phrase_AP"] < 1 and more["TETA"] < 100 and more["HOTA"] < 1, more
     torch.manual_seed(0); model = make_video_student("tiny")
     jf = evaluate_video(model, videos, progress=False)               # the semi-supervised protocol reads VEval's masklets too
     assert jf["objects"] > 0 and 0 <= jf["jf_tracker"] <= 1
@@ -174,7 +187,7 @@ def test_veval_layout_through_the_tracker_and_meta_video_evaluators(tmp_path):
     assert all(v is not None and -1 <= v <= 1 for v in got.values()), got
     print("VEval, random-init tiny video student:", {k: round(float(v), 4) for k, v in got.items()}, "tracks", r["tracks"], "kept", r["kept"],
           "J&F", round(jf["jf_tracker"], 4), "; ground truth:", {k: round(float(v), 4) for k, v in best.items()},
-          "; half of it:", {k: round(float(v), 4) for k, v in half.items()})
+          "; half of it:", {k: round(float(v), 4) for k, v in (half | more).items()})
 
 
 def test_cli_make_saco_videos_then_eval_video(tmp_path, run_cli):
