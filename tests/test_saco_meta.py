@@ -34,7 +34,7 @@ def meta_scores(gt: Path, pred: Path) -> dict:
 def scored_by_both(entries: list[dict], ds, gt: Path, pred: Path) -> dict:
     "The project's scores of `entries` (written to `pred`), checked against Meta's on the file."
     pred.write_text(json.dumps(entries)); ours = score_predictions(entries, ds)
-    agree(ours, gt, pred)
+    print(pred.stem, {k: round(ours[k], 4) for k in KEYS}, "differences to Meta:", agree(ours, gt, pred))
     return ours
 
 
@@ -203,3 +203,17 @@ def test_cli_make_saco_videos_then_eval_video(tmp_path, run_cli):
     assert r["predictions"]["pairs"] == 24 and len(json.loads((tmp_path/"pred.json").read_text())) == r["predictions"]["tracks"]
     p = run_cli("eval-video", "--ckpt", tmp_path/"v", "--data", tmp_path/"w", "--predictions", tmp_path/"p2.json", "--json")
     assert p.returncode == 2 and "SA-Co/VEval pairs" in json.loads(p.stdout)["error"]
+
+
+def test_an_saco_json_is_data_for_the_teacher_cache_and_training(tmp_path, run_cli):
+    "SA-Co as training data: `teacher cache` and `train --phase 2` read the pairs (images beside the json), split by image."
+    run_cli("data", "make-world", tmp_path/"w", "--tiny", "--json", check=True)
+    run_cli("data", "make-saco", tmp_path/"w", "--split", "all", "--json", check=True)
+    saco = tmp_path/"w"/"saco_all.json"
+    c = json.loads(run_cli("teacher", "cache", "--data", saco, "--out", tmp_path/"c", "--image-size", "64", "--json", check=True).stdout)
+    pairs = json.loads(saco.read_text())["images"]
+    assert c["complete"] and c["n_items"] == len(pairs)                 # every pair once, in the train or the val split
+    r = json.loads(run_cli("train", "--phase", "2", "--student", "tiny", "--device", "cpu", "--data", saco, "--teacher", tmp_path/"c",
+                           "--out", tmp_path/"run", "--steps", "2", "--batch-size", "2", "--ckpt-every", "2", "--val-samples", "2",
+                           "--json", check=True).stdout)
+    assert r["steps"] == 2
