@@ -104,20 +104,21 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
     S, n = ds.size, min(num, len(ds))
     if n == 0: raise DataError("evaluation set is empty: the validation split has no samples; use more images or a larger val fraction")
     order = np.unique(np.linspace(0, len(ds) - 1, n).round().astype(int)).tolist()   # positives come first in ds: spread, don't truncate
-    pairs, pairs_raw, ious, agree, pres_p, pres_g = [], [], [], [], [], []
+    pairs, pairs_raw, ious, agree, pres_p, pres_g, n_partial = [], [], [], [], [], [], 0
     one, several = [], []                       # the GT instance IoUs of prompts with one instance / with several
     by_prompt, said_positive = {}, {}           # prompt -> GT instance IoUs; prompt -> [kept anything?] on its positives
     for b in tqdm(range(0, n, batch_size), desc=f"eval {predict.source}", disable=not progress, file=sys.stderr):
         batch = collate_samples([ds[i] for i in order[b:b + batch_size]])
         outs = predict(batch)
         refs = reference(batch) if reference is not None else [None] * len(outs)
-        for o, r, gm, pres, prm in zip(outs, refs, batch["masks"], batch["presence"], batch["prompt"]):
+        for o, r, gm, pres, prm, ex in zip(outs, refs, batch["masks"], batch["presence"], batch["prompt"], batch["exhaustive"]):
             masks, scores, presence = _instances(o, S, detect); g = gm.numpy().astype(bool)
+            pres_p.append(presence >= 0.5); pres_g.append(bool(pres > 0.5))
+            if not ex: n_partial += 1; continue      # SA-Co: a pair whose instances are not all annotated counts for presence only
             pairs.append((masks, scores, g)); own = instance_ious(masks, scores, g, 0.0); ious += own
             (one if len(own) == 1 else several).extend(own)
             if len(g): by_prompt.setdefault(prm, []).extend(own); said_positive.setdefault(prm, []).append(len(scores) > 0)
             pairs_raw.append((*_instances(o, S, raw)[:2], g) if detect.nms != "none" else (masks, scores, g))
-            pres_p.append(presence >= 0.5); pres_g.append(bool(pres > 0.5))
             if r is not None:
                 ref_masks = _instances(r, S, detect)[0]
                 if len(ref_masks): agree += instance_ious(masks, scores, ref_masks, 0.0)
@@ -141,7 +142,7 @@ def evaluate(model_or_teacher, ds, num: int = 200, batch_size: int = 8, detect: 
            "cgf1_no_nms": cg_raw["cgF1"], "pmf1_no_nms": cg_raw["pmF1"], "il_mcc_no_nms": cg_raw["IL_MCC"],
            "masks_per_gt_no_nms": kept_raw["mean"], "masks_per_gt_no_nms_worst": kept_raw["worst"],
            "prompt_sensitivity": prompt_sensitivity(unions) if unions else float("nan"), "sensitivity_images": len(unions),
-           "score_thr": detect.score_thr, "nms": detect.nms, "nms_iou": detect.nms_iou}
+           "score_thr": detect.score_thr, "nms": detect.nms, "nms_iou": detect.nms_iou, "pairs_not_exhaustive": n_partial}
     if reference is not None: res.update(miou_vs_reference=mean_or_nan(agree), reference=reference.source)
     if negatives and hasattr(ds, "records") and getattr(predict, "answers_any_pair", True):
         res |= negative_sweep(predict, ds, said_positive, by_prompt, detect, batch_size, progress)

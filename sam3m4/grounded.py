@@ -67,7 +67,7 @@ class GroundedDataset(SkippingDataset):
         tids, sids = self.token_ids(prompt)
         return {"image": image, "prompt": prompt, "teacher_ids": tids, "student_ids": sids, "masks": m, "boxes": masks_to_boxes_cxcywh(m),
                 "presence": float(len(m) > 0), "image_id": r.image_id, "index": idx, "file": r.file,
-                "pair_id": r.queries.get(prompt, {}).get("pair_id")}
+                "pair_id": r.queries.get(prompt, {}).get("pair_id"), "exhaustive": r.queries.get(prompt, {}).get("exhaustive", True)}
 
 def collate_samples(items: list[dict]) -> dict:
     "Stack images, ids, presence and index; keep variable-size masks/boxes, strings and the source images (`file` / `original`) as lists."
@@ -78,7 +78,7 @@ def collate_samples(items: list[dict]) -> dict:
             "index": torch.tensor([i["index"] for i in items]),
             "masks": [i["masks"] for i in items], "boxes": [i["boxes"] for i in items],
             "prompt": [i["prompt"] for i in items], "image_id": [i["image_id"] for i in items],
-            "pair_id": [i.get("pair_id") for i in items]}
+            "pair_id": [i.get("pair_id") for i in items], "exhaustive": [i.get("exhaustive", True) for i in items]}
     for k in ("file", "original"):   # the source image (path / tar member, or uint8 array for in-memory data): SAM 3 reads it at its own size
         if items and all(k in i for i in items): out[k] = [i[k] for i in items]
     return out

@@ -221,8 +221,9 @@ def test_item_keys_and_types(tok, world):
     w = load_world(world)
     ds = GroundedDataset(w["images"], w["prompts"], tok, image_size=48, negative_ratio=0.25)
     it = ds[0]
-    assert set(it) == {"image", "prompt", "teacher_ids", "student_ids", "masks", "boxes", "presence", "image_id", "index", "file", "pair_id"}
-    assert it["pair_id"] is None                                            # an SA-Co pair's id; the world's samples have none
+    assert set(it) == {"image", "prompt", "teacher_ids", "student_ids", "masks", "boxes", "presence", "image_id", "index", "file", "pair_id",
+                       "exhaustive"}
+    assert it["pair_id"] is None and it["exhaustive"]                       # an SA-Co pair's id and flag; the world's samples: none, exhaustive
     assert it["image"].shape == (3, 48, 48) and it["image"].dtype == torch.float32 and 0 <= it["image"].min() and it["image"].max() <= 1
     assert it["masks"].dtype == torch.bool and it["masks"].shape[1:] == (48, 48) and it["boxes"].shape == (len(it["masks"]), 4)
     assert it["presence"] == 1.0 and isinstance(it["image_id"], str) and it["index"] == 0
