@@ -250,6 +250,10 @@ def build_teacher_cache(teacher, dataset, out_dir, shard_size: int = 64, batch_s
             part["shards"][name] = {"lo": lo, "hi": hi, "items": idx, "bytes": (out_dir/name).stat().st_size, "sha256": sha256_file(out_dir/name)}
             computed += hi - lo
             atomic_write_json(_part_path(out_dir, rank), part)
+            if world_size == 1:   # one process: index.json follows its progress too (several ranks: their records do, merged at the end)
+                index = json.loads((out_dir/"index.json").read_text())
+                index.update(shards=dict(part["shards"]), text=part.get("text"), text_tables={TEXT_FILE: part["text"]} if part.get("text") else {})
+                atomic_write_json(out_dir/"index.json", index)
         bar.close()
         atomic_write_json(_part_path(out_dir, rank), part)
     mine_res = {"rank": rank, "computed_items": computed, "shards": len(mine), "reused_shards": reused, "seconds": round(time.perf_counter() - t0, 3)}
