@@ -4,13 +4,12 @@
 
 # %% ../nbs/01c_coco.ipynb #73c38d02
 from __future__ import annotations
-import json
 from pathlib import Path
 
 from pycocotools import mask as mask_util
 
 from .core import DataError
-from .data import ImageRecord, decode_rle, read_image, skip_or_raise, warn_skipped
+from .data import ImageRecord, decode_rle, read_image, read_json, skip_or_raise, warn_skipped
 
 # %% auto #0
 __all__ = ['segmentation_rle', 'coco_image_dir', 'load_coco']
@@ -23,10 +22,13 @@ def segmentation_rle(seg, h, w, source) -> dict:
         except (TypeError, ValueError, IndexError) as e: raise DataError(f"{source}: invalid polygon ({e})") from e
     return seg
 
-def coco_image_dir(ann_json, file_name: str) -> Path:
-    """The folder a COCO json's `file_name`s are relative to, found by where `file_name` (its first image) is: beside the json,
-    in a folder beside it, or `<root>/<split>/` for COCO's `<root>/annotations/instances_<split>.json`."""
+def coco_image_dir(ann_json, file_name: str | None, given=None) -> Path:
+    """The folder a COCO-style json's `file_name`s are relative to: `given` when the user names it, else found by where
+    `file_name` (its first image; None: the json names none, its own folder) is: beside the json, in a folder beside it, or
+    `<root>/<split>/` for COCO's `<root>/annotations/instances_<split>.json`."""
+    if given is not None: return Path(given)
     ann_json = Path(ann_json); split = ann_json.stem.split("_", 1)[-1]
+    if file_name is None: return ann_json.parent
     places = [ann_json.parent, *sorted(d for d in ann_json.parent.iterdir() if d.is_dir()),
               ann_json.parent.parent/split, ann_json.parent.parent/"images"/split]
     for d in places:
@@ -36,12 +38,9 @@ def coco_image_dir(ann_json, file_name: str) -> Path:
 
 def load_coco(ann_json, image_dir=None, skip_bad: bool = False, check_images: bool = True) -> tuple[list[ImageRecord], list[dict]]:
     "Records of a COCO instances json (categories by name) and the skipped files; `image_dir=None`: `coco_image_dir` finds it."
-    ann_json = Path(ann_json)
-    if not ann_json.is_file(): raise DataError(f"{ann_json}: COCO annotation file not found")
-    try: doc = json.loads(ann_json.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{ann_json}: not valid JSON ({e})") from e
+    ann_json = Path(ann_json); doc = read_json(ann_json, "COCO annotation file")
     first = next((str(im["file_name"]) for im in doc.get("images", []) if isinstance(im, dict) and "file_name" in im), None)
-    image_dir = Path(image_dir) if image_dir is not None else coco_image_dir(ann_json, first) if first else ann_json.parent
+    image_dir = coco_image_dir(ann_json, first, image_dir)
     cats = {c["id"]: c["name"] for c in doc.get("categories", [])}
     by_img = {}
     for a in doc.get("annotations", []): by_img.setdefault(a["image_id"], []).append(a)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #9633b535
 from __future__ import annotations
-import sys, warnings
+import json, sys, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +19,8 @@ from .core import DataError
 
 # %% auto #0
 __all__ = ['encode_rle', 'decode_rle', 'mask_bbox', 'ImageRecord', 'VideoRecord', 'file_error', 'decode_rgb', 'read_image',
-           'skip_or_raise', 'warn_skipped', 'letterbox_hw', 'letterbox', 'letterbox_boxes', 'masks_to_boxes_cxcywh',
-           'SkippingDataset']
+           'skip_or_raise', 'read_json', 'warn_skipped', 'letterbox_hw', 'letterbox', 'letterbox_boxes',
+           'masks_to_boxes_cxcywh', 'SkippingDataset']
 
 # %% ../nbs/01_data.ipynb #cbc529db
 def encode_rle(mask: np.ndarray) -> dict:
@@ -105,6 +105,13 @@ def skip_or_raise(skipped: list, file, reason: str, skip_bad: bool, err: Excepti
     "Record a bad item (the file named by `err` if it names one, else `file`), or re-raise when not `skip_bad`."
     if not skip_bad: raise err
     skipped.append({"file": str(getattr(err, "file", file)), "reason": reason})
+
+def read_json(path, what: str = "annotation file"):
+    "The parsed json at `path`; `DataError` naming the file when it is missing or not JSON."
+    path = Path(path)
+    if not path.is_file(): raise DataError(f"{path}: {what} not found")
+    try: return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{path}: not valid JSON ({e})") from e
 
 def warn_skipped(skipped: list, what: str):
     "One warning for the bad items a scan of `what` skipped, naming the first ten files."

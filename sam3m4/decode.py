@@ -12,6 +12,7 @@ import torchvision.ops
 from torch import Tensor
 
 from .core import ConfigError
+from .data import letterbox_hw
 from .layers import mask_iou
 
 # %% auto #0
@@ -69,7 +70,7 @@ def decode(out: dict, cfg: DecodeConfig | None = None, size: int | None = None) 
 # %% ../nbs/05_decode.ipynb #73b4288c
 def logits_at_image_size(mask_logits: Tensor, height: int, width: int, input_size: int) -> Tensor:
     "Boolean masks [K,H,W] of mask logits [K,h,w] over a letterboxed `input_size`² input: upsampled, cropped, resized, then > 0."
-    S = input_size; s = S / max(height, width); nh, nw = max(1, round(height * s)), max(1, round(width * s))   # data.letterbox_hw
+    S = input_size; nh, nw = letterbox_hw(height, width, S)
     if not len(mask_logits): return torch.zeros(0, height, width, dtype=torch.bool)
     up = F.interpolate(mask_logits.float()[None], size=(S, S), mode="bilinear", align_corners=False)[:, :, :nh, :nw]
     return F.interpolate(up, size=(height, width), mode="bilinear", align_corners=False)[0] > 0

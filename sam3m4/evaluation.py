@@ -15,9 +15,10 @@ from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
 from .core import ConfigError, DataError, atomic_write_json
-from .data import decode_rle, encode_rle, letterbox, mask_bbox
+from .data import decode_rle, encode_rle, letterbox
 from .prompts import DualTokenizer
 from .sav import sav_clip
+from .saco import masklet_fields
 from .grounded import all_prompt_pairs, collate_samples, VideoClipDataset
 from .decode import DecodeConfig, at_image_size, decode, logits_at_image_size
 from .metrics import (cgf1, cgf1_of_ious, instance_ious, kept_ious, iou_matrix, jf_video, latency_ms, mean_or_nan, param_count, presence_confusion,
@@ -177,7 +178,11 @@ def write_predictions(model_or_teacher, ds, path, detect: DecodeConfig | None = 
     path, predict = writable_file(Path(path)), as_predictor(model_or_teacher)
     entries, unreadable = [], []
     for b in tqdm(range(0, len(ds), batch_size), desc=f"predictions {predict.source}", disable=not progress, file=sys.stderr):
-        items = [it for j in range(b, min(b + batch_size, len(ds))) if (it := ds[j])["index"] == j or unreadable.append(j)]
+        items = []
+        for j in range(b, min(b + batch_size, len(ds))):
+            it = ds[j]                                   # an unreadable pair comes back as the next good one: not its answer
+            if it["index"] == j: items.append(it)
+            else: unreadable.append(j)
         if not items: continue
         batch = collate_samples(items)
         for j, o in zip(batch["index"].tolist(), predict(batch)):
@@ -272,23 +277,17 @@ def evaluate_video(model: VideoStudent, videos: list, cfg: TrackerConfig | None 
                         "per-frame oracle (Hungarian vs ground truth) association", "table": rows}
 
 # %% ../nbs/15_evaluation.ipynb #5b4f83bb
-def track_score(track_logits: torch.Tensor, outputs: dict, detect: DecodeConfig) -> float:
-    """Score of one track (logits [T,h,w] at the contract's resolution): the mean over its visible frames of the decoded score of
-    the frame's detection with mask IoU ≥ 0.5 with it (0 where none); 0 for a track never visible."""
+def track_score(track_logits: torch.Tensor, frames: list[dict]) -> float:
+    """Score of one track (logits [T,h,w] at the contract's resolution) against the frames' decoded detections (`decode` of each
+    frame's output, made once for all tracks): the mean over its visible frames of the score of the detection with mask IoU
+    ≥ 0.5 with it (0 where none); 0 for a track never visible."""
     scores = []
-    for t, lg in enumerate(track_logits):
+    for lg, d in zip(track_logits, frames):
         m = lg > 0
         if not m.any(): continue
-        d = decode({k: v[t] for k, v in outputs.items()}, detect)
         ious = iou_matrix(d["masks"].cpu().numpy(), m[None].cpu().numpy())[:, 0] if len(d["index"]) else np.zeros(0)
         scores.append(float(d["scores"][int(ious.argmax())]) if len(ious) and ious.max() >= 0.5 else 0.0)
     return mean_or_nan(scores) if scores else 0.0
-
-def _masklet(masks: torch.Tensor) -> dict:
-    "The YouTube-VIS fields of boolean masks [T,H,W]: per-frame RLE, xywh box and area, None where a frame is empty."
-    ms = [m.cpu().numpy() for m in masks]
-    return {"segmentations": [encode_rle(m) if m.any() else None for m in ms], "bboxes": [mask_bbox(m) if m.any() else None for m in ms],
-            "areas": [int(m.sum()) if m.any() else None for m in ms]}
 
 @torch.no_grad()
 def write_video_predictions(model: VideoStudent, videos: list, path, cfg: TrackerConfig | None = None, progress: bool = True) -> dict:
@@ -305,10 +304,11 @@ def write_video_predictions(model: VideoStudent, videos: list, path, cfg: Tracke
         x = torch.stack([letterbox(f, np.zeros((0, *f.shape[:2]), bool), S)[0] for f in frames]).to(dev)
         for phrase, q in v.queries.items():
             res = track_video(model, x, phrase, cfg=cfg, tokenizer=tok); pairs += 1
+            dets = [decode({k: o[t] for k, o in res["outputs"].items()}, cfg.detect) for t in range(len(x))] if res["logits"] else []
             for tid, lg in res["logits"].items():
                 full = logits_at_image_size(lg, v.height, v.width, S)
                 if not full.any(): continue
-                entries.append({"video_id": q["video_id"], "category_id": q["category_id"], **_masklet(full),
-                                "score": track_score(lg, res["outputs"], cfg.detect)})
+                entries.append({"video_id": q["video_id"], "category_id": q["category_id"], **masklet_fields(full.cpu().numpy()),
+                                "score": track_score(lg, dets)})
     atomic_write_json(path, entries)
     return {"predictions": str(path), "pairs": pairs, "tracks": len(entries), "kept": sum(e["score"] >= SACO_SCORE_THR for e in entries)}

@@ -12,12 +12,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .core import ConfigError, DataError
-from .data import ImageRecord, SkippingDataset, VideoRecord, decode_rle, letterbox, masks_to_boxes_cxcywh, read_image
+from .data import ImageRecord, SkippingDataset, VideoRecord, decode_rle, letterbox, masks_to_boxes_cxcywh, read_image, read_json
 from .prompts import DualTokenizer, load_prompts, negative_kind, sample_negatives
 from .sa1b import load_sa1b, load_sa1b_tar
 from .coco import load_coco
 from .sav import load_sav, sav_clip
-from .saco import json_kind, load_saco, load_saco_video, read_json
+from .saco import json_kind, load_saco, load_saco_video
 from .world import load_world
 
 # %% auto #0

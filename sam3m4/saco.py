@@ -4,28 +4,21 @@
 
 # %% ../nbs/01e_saco.ipynb #3e31e438
 from __future__ import annotations
-import json
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from .core import ConfigError, DataError, atomic_write_json
-from .data import (ImageRecord, VideoRecord, decode_rle, encode_rle, file_error, mask_bbox, read_image, skip_or_raise,
+from .data import (ImageRecord, VideoRecord, decode_rle, encode_rle, file_error, mask_bbox, read_image, read_json, skip_or_raise,
                          warn_skipped)
 from .coco import coco_image_dir, segmentation_rle
 from .sav import sav_clip
 
 # %% auto #0
-__all__ = ['read_json', 'json_kind', 'load_saco', 'write_saco', 'load_saco_video', 'write_saco_video']
+__all__ = ['json_kind', 'load_saco', 'write_saco', 'load_saco_video', 'masklet_fields', 'write_saco_video']
 
 # %% ../nbs/01e_saco.ipynb #db53d81a
-def read_json(path, what: str = "annotation file"):
-    "The parsed json at `path`; `DataError` naming the file when it is missing or not JSON."
-    path = Path(path)
-    if not path.is_file(): raise DataError(f"{path}: {what} not found")
-    try: return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{path}: not valid JSON ({e})") from e
-
 def json_kind(doc, source) -> str:
     "'saco' for SA-Co's image × phrase pairs (images carry `text_input`), 'coco' for a COCO instances json; else a `DataError`."
     images = doc.get("images") if isinstance(doc, dict) else None
@@ -47,8 +40,8 @@ def _saco_pair(im: dict, anns: list, rec: ImageRecord | None, image_dir: Path, s
     if not phrase: raise DataError(f"{source}: pair {pid} has an empty text_input; fix or remove the pair")
     if rec is None:
         f = image_dir/str(im["file_name"])
-        if check_images and read_image(f).shape[:2] != (h, w):
-            raise DataError(f"{source}: pair {pid} says {im['file_name']} is {h}x{w} but it is {read_image(f).shape[0]}x{read_image(f).shape[1]}")
+        if check_images and (got := read_image(f).shape[:2]) != (h, w):
+            raise DataError(f"{source}: pair {pid} says {im['file_name']} is {h}x{w} but it is {got[0]}x{got[1]}")
         rec = ImageRecord(str(im["file_name"]), f, h, w)
     elif (rec.height, rec.width) != (h, w):
         raise DataError(f"{source}: pair {pid} says {im['file_name']} is {h}x{w}, pair {next(iter(rec.queries.values()))['pair_id']} says "
@@ -74,7 +67,7 @@ def load_saco(ann_json, image_dir=None, skip_bad: bool = False, check_images: bo
         raise DataError(f"{ann_json}: a COCO instances json, not SA-Co (its images have no text_input); read it as COCO data")
     pairs = [im for im in doc["images"] if isinstance(im, dict)]
     first = next((str(im["file_name"]) for im in pairs if "file_name" in im), None)
-    image_dir = Path(image_dir) if image_dir is not None else coco_image_dir(ann_json, first) if first else ann_json.parent
+    image_dir = coco_image_dir(ann_json, first, image_dir)
     by_pair, ids = {}, {im.get("id") for im in pairs}
     for a in doc.get("annotations", []): by_pair.setdefault(a.get("image_id") if isinstance(a, dict) else None, []).append(a)
     orphans = [a.get("id") if isinstance(a, dict) else a for pid, anns in by_pair.items() if pid not in ids for a in anns]
@@ -145,7 +138,7 @@ def load_saco_video(ann_json, frames_dir=None, skip_bad: bool = False) -> tuple[
     anns = doc.get("annotations", [])
     pairs = doc.get("video_np_pairs") or [{"video_id": a["video_id"], "category_id": a["category_id"]} for a in anns]
     first = next((str(v["file_names"][0]) for v in doc["videos"] if isinstance(v, dict) and v.get("file_names")), None)
-    frames_dir = Path(frames_dir) if frames_dir is not None else coco_image_dir(ann_json, first) if first else ann_json.parent
+    frames_dir = coco_image_dir(ann_json, first, frames_dir)
     by_video, asked = {}, {}
     for a in anns: by_video.setdefault(a.get("video_id"), []).append(a)
     for p in pairs:
@@ -161,6 +154,12 @@ def load_saco_video(ann_json, frames_dir=None, skip_bad: bool = False) -> tuple[
     return recs, skipped
 
 # %% ../nbs/01e_saco.ipynb #dfef01bd
+def masklet_fields(masks) -> dict:
+    "The YouTube-VIS fields of one masklet, boolean masks [T,H,W]: per-frame RLE, xywh box and area, None where a frame is empty."
+    ms = [np.asarray(m, bool) for m in masks]
+    return {"segmentations": [encode_rle(m) if m.any() else None for m in ms], "bboxes": [mask_bbox(m) if m.any() else None for m in ms],
+            "areas": [int(m.sum()) if m.any() else None for m in ms]}
+
 def write_saco_video(videos: list[VideoRecord], path, phrases: list[str] | None = None) -> dict:
     """Write `videos` (records `sav.sav_clip` reads) as an SA-Co/VEval json at `path`, frames under `<path stem>_frames/<video>/`;
     `phrases` are asked of every video (None: each video's own categories). Returns counts {videos, pairs, positive_pairs, masklets, path}."""
@@ -176,10 +175,7 @@ def write_saco_video(videos: list[VideoRecord], path, phrases: list[str] | None 
         out_videos.append({"id": n, "file_names": [str(f.relative_to(root)) for f in files], "height": v.height, "width": v.width,
                            "length": len(files)})
         for j, o in enumerate(v.objects):
-            m = masks[:, j]
-            segs = [encode_rle(x) if x.any() else None for x in m]
-            anns.append({"id": len(anns) + 1, "video_id": n, "category_id": cat[o["category"]], "segmentations": segs,
-                         "bboxes": [mask_bbox(x) if x.any() else None for x in m], "areas": [int(x.sum()) if x.any() else None for x in m],
+            anns.append({"id": len(anns) + 1, "video_id": n, "category_id": cat[o["category"]], **masklet_fields(masks[:, j]),
                          "iscrowd": 0, "height": v.height, "width": v.width})
         for p in sorted(set(phrases or []) | {o["category"] for o in v.objects}):
             pairs.append({"id": len(pairs) + 1, "video_id": n, "category_id": cat[p], "noun_phrase": p})

@@ -20,9 +20,10 @@ from .sam3_weights import inspect_official_sam3, load_sam3, resolve_sam3_path, s
 from .teacher import AnnotationTeacher, Sam3Teacher, TeacherConfig, check_output
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'TEXT_FILE', 'dataset_fingerprint', 'cache_fingerprint', 'build_teacher_cache', 'TeacherCache',
-           'CachedTeacher', 'teacher_dims', 'sam3_dims', 'per_image_bytes', 'cache_estimate', 'make_teacher',
-           'teacher_for', 'build_teacher_caches', 'estimate_teacher_caches', 'teacher_info']
+__all__ = ['CACHE_FORMAT', 'TEXT_FILE', 'QUERY_BYTES', 'ITEM_BYTES', 'dataset_fingerprint', 'cache_fingerprint',
+           'build_teacher_cache', 'TeacherCache', 'CachedTeacher', 'teacher_dims', 'sam3_dims', 'per_image_bytes',
+           'cache_estimate', 'make_teacher', 'teacher_for', 'build_teacher_caches', 'estimate_teacher_caches',
+           'teacher_info']
 
 # %% ../nbs/09_teacher_cache.ipynb #5edf9ddd
 CACHE_FORMAT = 2          # 2: text features once per prompt (text table)
@@ -223,6 +224,8 @@ def build_teacher_cache(teacher, dataset, out_dir, shard_size: int = 64, batch_s
         done = set(own) | {k for r, p in parts.items() if r != rank for k, e in p["shards"].items() if _intact(out_dir, e, k, full=False)}
         part["shards"] = own
         mine = [si for si in range(n_shards) if si % world_size == rank]
+        # one process: index.json follows its progress too (several ranks: their records do, merged at the end)
+        index_so_far = json.loads((out_dir/"index.json").read_text()) if world_size == 1 else None
         bar = tqdm(total=sum(min(n, (si + 1) * shard_size) - si * shard_size for si in mine), desc=f"teacher cache ({teacher.source})",
                    disable=not progress, file=sys.stderr)
         for si in mine:
@@ -250,10 +253,9 @@ def build_teacher_cache(teacher, dataset, out_dir, shard_size: int = 64, batch_s
             part["shards"][name] = {"lo": lo, "hi": hi, "items": idx, "bytes": (out_dir/name).stat().st_size, "sha256": sha256_file(out_dir/name)}
             computed += hi - lo
             atomic_write_json(_part_path(out_dir, rank), part)
-            if world_size == 1:   # one process: index.json follows its progress too (several ranks: their records do, merged at the end)
-                index = json.loads((out_dir/"index.json").read_text())
-                index.update(shards=dict(part["shards"]), text=part.get("text"), text_tables={TEXT_FILE: part["text"]} if part.get("text") else {})
-                atomic_write_json(out_dir/"index.json", index)
+            if index_so_far is not None:
+                index_so_far.update(shards=dict(part["shards"]), text=part.get("text"), text_tables={TEXT_FILE: part["text"]} if part.get("text") else {})
+                atomic_write_json(out_dir/"index.json", index_so_far)
         bar.close()
         atomic_write_json(_part_path(out_dir, rank), part)
     mine_res = {"rank": rank, "computed_items": computed, "shards": len(mine), "reused_shards": reused, "seconds": round(time.perf_counter() - t0, 3)}
@@ -380,14 +382,18 @@ def sam3_dims(mc, cfg: TeacherConfig, source: str = "sam3") -> dict:
             "feature_channels": vc.fpn_hidden_size if cfg.features else 0, "feature_grid": grid if cfg.features else 0,
             "text_dim": mc.detr_decoder_config.hidden_size if cfg.features else 0, "image_size": bb.image_size}
 
+QUERY_BYTES, ITEM_BYTES = 20, 28   # a stored query's box and score; an item's offset, presence and rows
+
+def _mask_bytes(dims: dict, side: int) -> int: return (side * side + 7) // 8 if dims["binary"] else side * side * 2   # bits or fp16
+def _feature_bytes(dims: dict, grid: int) -> int: return dims["feature_channels"] * grid * grid * 2                   # one fp16 map
+
 def per_image_bytes(dims: dict, image_size: int, prompts: int = 1, mask_size: int | None = None, feature_size: int | None = None) -> dict:
     """Cache bytes of one image asked `prompts` phrases, for a student input of `image_size` (masks at its ÷ 4 unless `mask_size`):
     `masks` (at most: every query kept), `features` (once per image), `text` (a prompt's row, counted once here) and `total`."""
-    side = mask_size or max(1, image_size // 4)
-    masks = prompts * (dims["queries"] or 1) * ((side * side + 7) // 8 if dims["binary"] else side * side * 2)
+    side, q = mask_size or max(1, image_size // 4), dims["queries"] or 1
     g = feature_size or dims["feature_grid"]
-    parts = {"masks": masks, "features": dims["feature_channels"] * g * g * 2, "text": prompts * dims["text_dim"] * 2,
-             "rest": prompts * ((dims["queries"] or 1) * 20 + 28)}
+    parts = {"masks": prompts * q * _mask_bytes(dims, side), "features": _feature_bytes(dims, g), "text": prompts * dims["text_dim"] * 2,
+             "rest": prompts * (q * QUERY_BYTES + ITEM_BYTES)}
     return {"image_size": image_size, "mask_side": side, "feature_grid": g, **parts, "total": sum(parts.values())}
 
 def cache_estimate(dataset, dims: dict, shard_size: int = 64, mask_size: int | None = None, feature_size: int | None = None) -> dict:
@@ -395,20 +401,18 @@ def cache_estimate(dataset, dims: dict, shard_size: int = 64, mask_size: int | N
     `by_part` splits them into masks, features, text and the small rest. Masks are an upper bound for SAM 3 (top_q per item)."""
     n, S = len(dataset), dataset.size
     side = mask_size or max(1, S // 4)
-    per_mask = (side * side + 7) // 8 if dims["binary"] else side * side * 2
     counts = ([sum(a["category"] == p for a in dataset.records[i].annotations) for i, p in dataset.samples] if dims["queries"] is None
               else [dims["queries"]] * n)
     rows = {(j // shard_size, dataset.records[i].image_id) for j, (i, _) in enumerate(dataset.samples)}   # one feature row per image per shard
     g = feature_size or dims["feature_grid"]
-    per_row = lambda grid: dims["feature_channels"] * grid * grid * 2
     prompts = {p for _, p in dataset.samples}
-    parts = {"masks": sum(counts) * per_mask, "features": len(rows) * per_row(g), "text": len(prompts) * dims["text_dim"] * 2,
-             "rest": sum(counts) * 20 + n * 28}   # boxes + score per query; offsets, presence, rows per item
+    parts = {"masks": sum(counts) * _mask_bytes(dims, side), "features": len(rows) * _feature_bytes(dims, g),
+             "text": len(prompts) * dims["text_dim"] * 2, "rest": sum(counts) * QUERY_BYTES + n * ITEM_BYTES}
     images = len({dataset.records[i].image_id for i, _ in dataset.samples}); total = sum(parts.values())
     out = {"items": n, "images": images, "shards": (n + shard_size - 1) // shard_size, "feature_rows": len(rows), "mask_side": side,
            "feature_grid": g, "bytes": total, "bytes_per_item": total / max(1, n), "bytes_per_image": total / max(1, images), "by_part": parts}
     if dims["feature_channels"] and feature_size and feature_size != dims["feature_grid"]:
-        full = len(rows) * per_row(dims["feature_grid"])
+        full = len(rows) * _feature_bytes(dims, dims["feature_grid"])
         out["feature_grid_saving"] = {"teacher_grid": dims["feature_grid"], "features_bytes_at_teacher_grid": full,
                                       "saved_bytes": full - parts["features"], "saved_share": (full - parts["features"]) / (total - parts["features"] + full)}
     return out
