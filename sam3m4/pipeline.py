@@ -88,6 +88,7 @@ class PipelineConfig:
     refit_world_sam3: bool = False       # fit the world's SAM 3 inside the job instead of using the one shipped in the package (world_sam3.shipped_world_sam3)
     world_sam3_steps: int | None = None  # its training steps when fitted here; None: world_sam3.WorldSam3Config's
     student: str = "small"               # student config
+    image_size: int | None = None        # the student's input side (px) for the cache, training and every later stage; None: its config's
     features: bool = True                # cache SAM 3's vision + text features (phase 1 runs from them); False saves disk, skips phase 1
     phase1_steps: int = 150              # phase-1 steps (only with a teacher that has vision features); 150 + 750 beat 300 + 600 on the world (16_world_sam3)
     phase2_steps: int = 750              # phase-2 steps (the world's small student plateaus by ~600 with the annotations as teacher)
@@ -128,7 +129,7 @@ def _teacher_spec(cfg: PipelineConfig) -> str:
 def _train_cfg(cfg: PipelineConfig, phase: int, steps: int | None = None):
     from sam3m4.trainer import TrainConfig
     steps = steps or (cfg.phase1_steps if phase == 1 else cfg.phase2_steps)
-    return TrainConfig(phase=phase, student=cfg.student, steps=steps, batch_size=cfg.batch_size, ckpt_every=min(cfg.ckpt_every, steps),
+    return TrainConfig(phase=phase, student=cfg.student, image_size=cfg.image_size, steps=steps, batch_size=cfg.batch_size, ckpt_every=min(cfg.ckpt_every, steps),
                        negative_ratio=cfg.negative_ratio, hard_negative_share=cfg.hard_negative_share, seed=cfg.seed, val_samples=min(48, cfg.num_val), warmup=max(1, min(30, steps // 10)),
                        log_every=max(1, min(10, steps // 20)))   # a short run still logs its first and last steps
 
@@ -189,7 +190,7 @@ def stage_teacher_cache(cfg: PipelineConfig):
         from sam3m4.student import student_config
         from sam3m4.teacher_cache import build_teacher_caches
         tc = _train_cfg(cfg, 2)
-        res = build_teacher_caches(_teacher_spec(cfg), _data(cfg, ctx), Path(cfg.work)/"teacher_cache", student_config(cfg.student).image_size,
+        res = build_teacher_caches(_teacher_spec(cfg), _data(cfg, ctx), Path(cfg.work)/"teacher_cache", cfg.image_size or student_config(cfg.student).image_size,
                                    tc.negative_ratio, tc.val_fraction, tc.seed, features=cfg.features, hard_negative_share=tc.hard_negative_share,
                                    overwrite=True)   # the pipeline's own folder: another teacher's cache there is stale (same teacher: resumed)
         return {"cache": str(Path(cfg.work)/"teacher_cache"), "teacher": _teacher_spec(cfg), "source": res["source"],

@@ -21,9 +21,9 @@ from .layers import Block, LayerNormX, mlp, sine_pos, sine_pos_parts, to_export_
 __all__ = ['STUDENT_CONFIGS', 'STUDENT_SWAPS', 'IMAGE_PROGRAM_INPUTS', 'IMAGE_PROGRAM_OUTPUTS', 'TEXT_PROGRAM_INPUTS',
            'TEXT_PROGRAM_OUTPUTS', 'StudentConfig', 'student_config', 'ConvNet', 'ImageEncoder', 'FPN', 'TextEncoder',
            'load_text_tower', 'pixel_centres', 'box_prior', 'StudentImagePath', 'Sam3m4Student', 'unbatch',
-           'load_backbone_weights', 'load_pretrained', 'param_table', 'save_student', 'load_student', 'nearest_matrix',
-           'upsample_nearest', 'FPNX', 'ImagePathX', 'ImageProgram', 'image_program', 'pack_embedding',
-           'QuantEmbedding', 'TextProgram', 'text_program']
+           'load_backbone_weights', 'load_pretrained', 'param_table', 'macs_table', 'save_student', 'load_student',
+           'nearest_matrix', 'upsample_nearest', 'FPNX', 'ImagePathX', 'ImageProgram', 'image_program',
+           'pack_embedding', 'QuantEmbedding', 'TextProgram', 'text_program']
 
 # %% ../nbs/04_student.ipynb #b1423cdc
 @dataclass
@@ -323,6 +323,31 @@ def param_table(cfg: StudentConfig | str) -> dict:
         raise ConfigError(f"param_table: parts do not add up to the image path ({image_path}); a module is missing from the table")
     return {"student": cfg.name, "image_size": cfg.image_size, "backbone": cfg.backbone, "context_length": cfg.context_length,
             "table": table, "image_path_params": image_path, "text_encoder_params": _count(m.text_encoder), "total_params": _count(m)}
+
+# %% ../nbs/04_student.ipynb #09a5619e
+def macs_table(cfg: StudentConfig | str, image_size: int | None = None) -> dict:
+    """Multiply-accumulates (G) per part of one frame through the image path at `image_size` (default: the config's), with
+    a 4-token prompt: the per-frame cost `param_table` does not show. Counted by `FlopCounterMode` on the `meta` device."""
+    from torch.utils.flop_counter import FlopCounterMode
+    cfg = student_config(cfg) if isinstance(cfg, str) else cfg
+    cfg = replace(cfg, image_size=image_size or cfg.image_size)
+    with torch.device("meta"):
+        ip = StudentImagePath(cfg).eval()
+        text = torch.zeros(1, cfg.context_length, cfg.dim); text[:, :4] = 1.0
+        with torch.no_grad(), FlopCounterMode(display=False) as counter: ip(torch.zeros(1, 3, cfg.image_size, cfg.image_size), text)
+    counts = {k: sum(v.values()) / 2e9 for k, v in counter.get_flop_counts().items()}
+    root = type(ip).__name__
+    def g(*names):   # a part's modules; a ModuleList is never called itself, so its blocks are counted one by one
+        keys = [f"{root}.{n}.{i}" if isinstance(getattr(ip, n), nn.ModuleList) else f"{root}.{n}"
+                for n in names for i in range(len(getattr(ip, n)) if isinstance(getattr(ip, n), nn.ModuleList) else 1)]
+        return sum(counts.get(k, 0.0) for k in keys)
+    total = counts.get("Global", 0.0)
+    parts = {"image_encoder": g("image_encoder"), "neck": g("neck", "fused_to_pixel"), "fusion": g("fusion", "text_pool", "film"),
+             "decoder": g("decoder", "query_text")}
+    parts["heads"] = total - sum(parts.values())    # box / score / mask / presence heads, the mask einsum, the heat map
+    return {"student": cfg.name, "image_size": cfg.image_size, "total_gmacs": round(total, 4),
+            "table": [{"part": p, "gmacs": round(v, 4), "share": round(v / total, 4)} for p, v in parts.items()]}
+
 
 # %% ../nbs/04_student.ipynb #58bd8a74
 def save_student(model: Sam3m4Student, ckpt_dir, state: dict | None = None, trainer_state: dict | None = None) -> Path:

@@ -2,20 +2,30 @@
 """The app bundle, side by side in one run: fp32 vs int8 XNNPACK bundles of one student (random init unless --ckpt), each
 program method timed interleaved through the ExecuTorch runtime (the reference app's `Bundle.run`), the tracker step
 against the image path, the reference app's end-to-end streaming fps on a synthetic clip, sizes and delegation, and
-(--sam3) the full SAM 3 architecture's eager image path at 1008 px as the reference. Absolute figures are this CPU's;
-the ratios are the result.
+(--sam3) the full SAM 3 architecture's eager image path at 1008 px as the reference. Absolute figures are this CPU's (recorded under `cpu`);
+the ratios are the result. `image_macs` says where a frame's time goes (student.macs_table: shares per part).
 
     python scripts/bench_bundle.py [--student small] [--image-size N] [--objects 2] [--runs 10] [--threads 2] [--w8] [--sam3] [--json]
 """
 from __future__ import annotations
-import argparse, json, statistics, sys, tempfile, time
+import argparse, json, os, platform, statistics, sys, tempfile, time
 from pathlib import Path
 
 import torch
 
 from sam3m4.app import Bundle, BundleTracker
 from sam3m4.bundle import BundleConfig, export_bundle
+from sam3m4.student import load_student, macs_table, student_config
 from sam3m4.tracker import synthetic_clip
+
+
+def cpu() -> dict:
+    "This machine's CPU as the figures depend on it: model name, cores, and the vector extensions XNNPACK picks kernels by."
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    field = lambda k: next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith(k)), "")
+    isa = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "asimddp", "i8mm")
+    return {"model": field("model name") or platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "isa": [f for f in isa if f in field("flags").split() + field("Features").split()]}
 
 
 def _inputs(b: Bundle, method: str, objects: int) -> list:
@@ -78,11 +88,14 @@ def main(argv=None) -> int:
              **({"int8_w8_ms": round(med["int8_w8"][m], 2), "w4_vs_w8_speedup": round(med["int8_w8"][m] / med["int8"][m], 3)} if a.w8 else {})}
             for m in methods]
     S = bundles["none"].image_size
+    scfg = load_student(a.ckpt)[0].cfg if a.ckpt else student_config(a.student)
+    macs = macs_table(scfg, S)
     step = {q: med[q]["tracker.predict"] + med[q]["tracker.commit"] for q in bundles}
     clip = synthetic_clip(T=a.frames, S=S); vis = clip["masks"][0].flatten(1).any(1)
     fps = {q: _streaming_fps(b, clip["frames"], clip["masks"][0][vis][: a.objects]) for q, b in bundles.items()}
     res = {"student": a.ckpt or a.student, "image_size": S, "objects": a.objects, "threads": a.threads,
-           "runs": a.runs, "methods": rows,
+           "runs": a.runs, "cpu": cpu(), "methods": rows,
+           "image_macs": {"total_g": macs["total_gmacs"], **{r["part"]: r["share"] for r in macs["table"]}},
            "tracker_step_vs_image": {q: round(step[q] / med[q]["image.forward"], 3) for q in bundles},
            "streaming_fps": {q: round(v, 2) for q, v in fps.items()},
            "bundle_mb": {q: built[q]["bundle_mb"] for q in bundles},
@@ -97,6 +110,8 @@ def main(argv=None) -> int:
         res["sam3_vs_bundle_image"] = {q: round(sam3["eager_ms"] / med[q]["image.forward"], 1) for q in bundles}
     if a.json: print(json.dumps(res, indent=1))
     else:
+        print(f"CPU: {res['cpu']['model']} ({', '.join(res['cpu']['isa'])})")
+        print(f"image path: {macs['total_gmacs']:.2f} GMAC per frame: " + ", ".join(f"{r['part']} {r['share']:.0%}" for r in macs["table"]))
         for r in rows: print(f"{r['method']:<22} fp32 {r['fp32_ms']:8.2f} ms  int8 {r['int8_ms']:8.2f} ms  int8 speed-up {r['int8_speedup']:.2f}x")
         print(f"tracker step / image path: {res['tracker_step_vs_image']}; streaming fps: {res['streaming_fps']}; MB: {res['bundle_mb']}")
         if a.sam3: print(f"SAM 3 eager image path at 1008 px: {res['sam3_eager_ms_1008']} ms; ratio to the bundle's image.pte: {res['sam3_vs_bundle_image']}")
