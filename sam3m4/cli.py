@@ -216,7 +216,7 @@ def _train(args) -> dict:
                 **{k: r["summary"][k] for k in ("teacher", "jf_tracker", "jf_per_frame", "objects", "feature_cache_bytes_per_frame", "masklet_cache")},
                 "table": _rounded(r["history"])}
     from sam3m4.trainer import phase_config, train_phase
-    kw = {k: getattr(args, k) for k in ("student", "image_size", "steps", "batch_size", "accum", "lr", "ckpt_every", "device", "seed", "workers",
+    kw = {k: getattr(args, k) for k in ("student", "image_size", "num_queries", "steps", "batch_size", "accum", "lr", "ckpt_every", "device", "seed", "workers",
                                         "negative_ratio", "hard_negative_share", "val_samples", "warmup") if getattr(args, k, None) is not None}
     r = train_phase(phase_config(int(args.phase), **kw), args.data, args.out, teacher=args.teacher, init=args.init, resume=resume,
                     from_scratch=args.from_scratch, progress=not args.json, backbone_weights=args.backbone_weights,
@@ -234,6 +234,8 @@ def _train_args(parser) -> None:
     parser.add_argument("--student", default=None, help="student config: tiny | small (default) | mobile")
     parser.add_argument("--image-size", type=int, default=None, help="phase 1 / 2: the student's input side in px (default: its config's; "
                         "a teacher cache must be built at the same size)")
+    parser.add_argument("--num-queries", type=int, default=None, help="phase 1 / 2: the student's object queries (default: its config's; "
+                        "fewer learn their scores in fewer steps)")
     parser.add_argument("--init", default=None, help=f"start from this checkpoint when not resuming: {CKPT_RULE}")
     parser.add_argument("--backbone-weights", type=Path, default=None,
                         help="phase 1 / 2: start the image encoder from this local file (timm state dict; convnet: a ConvNet state dict)")
@@ -493,7 +495,7 @@ def _pipeline_config(args):
     from sam3m4.pipeline import PipelineConfig, tiny_pipeline_config
     work = args.work or project_outputs()/"pipeline"
     cfg = tiny_pipeline_config(work) if args.tiny else PipelineConfig(work=str(work))
-    for k in ("data", "video_data", "video_prompt", "backbone_weights", "text_weights", "sam3", "student", "image_size", "phase1_steps", "phase2_steps",
+    for k in ("data", "video_data", "video_prompt", "backbone_weights", "text_weights", "sam3", "student", "image_size", "num_queries", "phase1_steps", "phase2_steps",
               "video_steps", "quant_modes", "backends", "num_val", "reports"):
         v = getattr(args, k)
         if v is not None: setattr(cfg, k, str(v) if isinstance(v, Path) else v)
@@ -528,6 +530,8 @@ def _pipeline_args(parser) -> None:
     parser.add_argument("--student", default=None, help="student config (tiny | small | mobile; default small)")
     parser.add_argument("--image-size", type=int, default=None, help="the student's input side in px for training, the teacher cache and "
                         "everything after (default: its config's, e.g. mobile 1008)")
+    parser.add_argument("--num-queries", type=int, default=None, help="the student's object queries (default: its config's, e.g. mobile 100; "
+                        "fewer learn their scores in fewer steps)")
     parser.add_argument("--phase1-steps", type=int, default=None); parser.add_argument("--phase2-steps", type=int, default=None)
     parser.add_argument("--video-steps", type=int, default=None)
     parser.add_argument("--quant-modes", default=None, help="comma list of fp16,int8,int8+int4,int4,qat")

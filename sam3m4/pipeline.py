@@ -89,6 +89,7 @@ class PipelineConfig:
     world_sam3_steps: int | None = None  # its training steps when fitted here; None: world_sam3.WorldSam3Config's
     student: str = "small"               # student config
     image_size: int | None = None        # the student's input side (px) for the cache, training and every later stage; None: its config's
+    num_queries: int | None = None       # the student's object queries; None: its config's
     features: bool = True                # cache SAM 3's vision + text features (phase 1 runs from them); False saves disk, skips phase 1
     phase1_steps: int = 150              # phase-1 steps (only with a teacher that has vision features); 150 + 750 beat 300 + 600 on the world (16_world_sam3)
     phase2_steps: int = 750              # phase-2 steps (the world's small student plateaus by ~600 with the annotations as teacher)
@@ -129,7 +130,7 @@ def _teacher_spec(cfg: PipelineConfig) -> str:
 def _train_cfg(cfg: PipelineConfig, phase: int, steps: int | None = None):
     from sam3m4.trainer import TrainConfig
     steps = steps or (cfg.phase1_steps if phase == 1 else cfg.phase2_steps)
-    return TrainConfig(phase=phase, student=cfg.student, image_size=cfg.image_size, steps=steps, batch_size=cfg.batch_size, ckpt_every=min(cfg.ckpt_every, steps),
+    return TrainConfig(phase=phase, student=cfg.student, image_size=cfg.image_size, num_queries=cfg.num_queries, steps=steps, batch_size=cfg.batch_size, ckpt_every=min(cfg.ckpt_every, steps),
                        negative_ratio=cfg.negative_ratio, hard_negative_share=cfg.hard_negative_share, seed=cfg.seed, val_samples=min(48, cfg.num_val), warmup=max(1, min(30, steps // 10)),
                        log_every=max(1, min(10, steps // 20)))   # a short run still logs its first and last steps
 

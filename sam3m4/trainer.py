@@ -29,6 +29,7 @@ class TrainConfig(LoopConfig):
     phase: int = 2                   # 1: feature alignment, 2: output refinement
     student: str = "small"           # student config name (tiny | small | mobile)
     image_size: int | None = None    # the student's input side (px); None: its config's (e.g. mobile 1008; train it at 256 on a CPU)
+    num_queries: int | None = None   # the student's object queries; None: its config's (mobile 100; fewer learn their scores sooner, 16_world_sam3)
     amp: bool = True                 # bf16 autocast on cuda / mps (fp32 on cpu)
     negative_ratio: float = 0.3      # share of negative (prompt absent) samples in the training set
     hard_negative_share: float = 0.5 # share of those that are hard (absent, sharing a word with a present concept; data.negative_kind)
@@ -123,7 +124,8 @@ def train_phase(cfg: TrainConfig, data, out, teacher="annotation", init=None, re
     t0 = time.time()
     rank, world, dist_on, device = distributed(cfg.device)
     run = RunFolder(out)
-    scfg = student_config(cfg.student, **{**({"image_size": cfg.image_size} if cfg.image_size else {}), **(student_overrides or {})})
+    given = {k: getattr(cfg, k) for k in ("image_size", "num_queries") if getattr(cfg, k)}
+    scfg = student_config(cfg.student, **{**given, **(student_overrides or {})})
     seed_everything(cfg.seed)
     train_ds, val_ds = build_datasets(data, scfg.image_size, cfg.negative_ratio, cfg.val_fraction, cfg.seed, DualTokenizer(student_context=scfg.context_length),
                                       hard_negative_share=cfg.hard_negative_share)
