@@ -286,9 +286,12 @@ class TeacherCache:
         if dataset is not None:
             dfp = dataset_fingerprint(dataset)
             if dfp != self.index["dataset"]:
-                raise DataError(f"{self.dir}: built for another dataset ({self.index['dataset']['n_items']} items, samples "
-                                f"{self.index['dataset']['samples_sha256'][:12]}…) than this one ({dfp['n_items']} items, "
-                                f"{dfp['samples_sha256'][:12]}…); rebuild the cache for this dataset")
+                built = self.index["dataset"]
+                side = (f"; it was built at image side {built.get('image_size')} px, this run uses {dfp['image_size']} px: pass the same "
+                        "--image-size to `teacher cache` and `train`" if built.get("image_size") != dfp["image_size"] else "")
+                raise DataError(f"{self.dir}: built for another dataset ({built['n_items']} items, samples "
+                                f"{built['samples_sha256'][:12]}…) than this one ({dfp['n_items']} items, "
+                                f"{dfp['samples_sha256'][:12]}…){side}; rebuild the cache for this dataset")
         if expect is not None and expect != self.index["fingerprint"]:
             raise DataError(f"{self.dir}: fingerprint {self.index['fingerprint'][:12]}… does not match the expected {expect[:12]}… "
                             "(different dataset, teacher or options); rebuild the cache")
