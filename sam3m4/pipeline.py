@@ -188,10 +188,10 @@ def stage_world_sam3(cfg: PipelineConfig):
 
 def stage_teacher_cache(cfg: PipelineConfig):
     def run(ctx):
-        from sam3m4.student import student_config
         from sam3m4.teacher_cache import build_teacher_caches
+        from sam3m4.trainer import run_student_config
         tc = _train_cfg(cfg, 2)
-        res = build_teacher_caches(_teacher_spec(cfg), _data(cfg, ctx), Path(cfg.work)/"teacher_cache", cfg.image_size or student_config(cfg.student).image_size,
+        res = build_teacher_caches(_teacher_spec(cfg), _data(cfg, ctx), Path(cfg.work)/"teacher_cache", run_student_config(tc).image_size,
                                    tc.negative_ratio, tc.val_fraction, tc.seed, features=cfg.features, hard_negative_share=tc.hard_negative_share,
                                    overwrite=True)   # the pipeline's own folder: another teacher's cache there is stale (same teacher: resumed)
         return {"cache": str(Path(cfg.work)/"teacher_cache"), "teacher": _teacher_spec(cfg), "source": res["source"],

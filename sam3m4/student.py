@@ -338,8 +338,10 @@ def macs_table(cfg: StudentConfig | str, image_size: int | None = None) -> dict:
     counts = {k: sum(v.values()) / 2e9 for k, v in counter.get_flop_counts().items()}
     root = type(ip).__name__
     def g(*names):   # a part's modules; a ModuleList is never called itself, so its blocks are counted one by one
-        keys = [f"{root}.{n}.{i}" if isinstance(getattr(ip, n), nn.ModuleList) else f"{root}.{n}"
-                for n in names for i in range(len(getattr(ip, n)) if isinstance(getattr(ip, n), nn.ModuleList) else 1)]
+        keys = []
+        for n in names:
+            m = getattr(ip, n)
+            keys += [f"{root}.{n}.{i}" for i in range(len(m))] if isinstance(m, nn.ModuleList) else [f"{root}.{n}"]
         return sum(counts.get(k, 0.0) for k in keys)
     total = counts.get("Global", 0.0)
     parts = {"image_encoder": g("image_encoder"), "neck": g("neck", "fused_to_pixel"), "fusion": g("fusion", "text_pool", "film"),

@@ -17,11 +17,12 @@ from .engine import LoopConfig, RunFolder, train_loop
 from .layers import mask_iou
 from .losses import FeatureAdapter, LossConfig, Phase1LossConfig, decision_targets, phase1_loss, phase2_loss
 from .matcher import match_outputs
-from .student import Sam3m4Student, load_pretrained, load_student, student_config, unbatch
+from .student import Sam3m4Student, StudentConfig, load_pretrained, load_student, student_config, unbatch
 from .teacher_cache import teacher_for
 
 # %% auto #0
-__all__ = ['TrainConfig', 'Phase1Config', 'Phase2Config', 'phase_config', 'validate', 'TrainResult', 'train_phase']
+__all__ = ['TrainConfig', 'Phase1Config', 'Phase2Config', 'phase_config', 'run_student_config', 'validate', 'TrainResult',
+           'train_phase']
 
 # %% ../nbs/13_trainer.ipynb #731bdb4e
 @dataclass
@@ -54,6 +55,11 @@ def phase_config(phase: int, **kw) -> TrainConfig:
     if cls is None: raise ConfigError(f"phase must be 1 or 2, got {phase!r}")
     try: return cls(**kw)
     except TypeError as e: raise ConfigError(f"bad training option: {e}") from e
+
+def run_student_config(cfg: TrainConfig, **overrides) -> StudentConfig:
+    "The student a run of `cfg` builds: its named config with the run's `image_size` / `num_queries` (when set) and `overrides` on top."
+    given = {k: getattr(cfg, k) for k in ("image_size", "num_queries") if getattr(cfg, k)}
+    return student_config(cfg.student, **{**given, **overrides})
 
 # %% ../nbs/13_trainer.ipynb #fb667d37
 @torch.no_grad()
@@ -124,8 +130,7 @@ def train_phase(cfg: TrainConfig, data, out, teacher="annotation", init=None, re
     t0 = time.time()
     rank, world, dist_on, device = distributed(cfg.device)
     run = RunFolder(out)
-    given = {k: getattr(cfg, k) for k in ("image_size", "num_queries") if getattr(cfg, k)}
-    scfg = student_config(cfg.student, **{**given, **(student_overrides or {})})
+    scfg = run_student_config(cfg, **(student_overrides or {}))
     seed_everything(cfg.seed)
     train_ds, val_ds = build_datasets(data, scfg.image_size, cfg.negative_ratio, cfg.val_fraction, cfg.seed, DualTokenizer(student_context=scfg.context_length),
                                       hard_negative_share=cfg.hard_negative_share)
