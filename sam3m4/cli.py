@@ -217,12 +217,20 @@ def _train(args) -> dict:
                 "table": _rounded(r["history"])}
     from sam3m4.trainer import phase_config, train_phase
     kw = {k: getattr(args, k) for k in ("student", "image_size", "num_queries", "steps", "batch_size", "accum", "lr", "ckpt_every", "device", "seed", "workers",
-                                        "negative_ratio", "hard_negative_share", "val_samples", "warmup") if getattr(args, k, None) is not None}
+                                        "negative_ratio", "hard_negative_share", "group_by_image", "val_samples", "warmup") if getattr(args, k, None) is not None}
     r = train_phase(phase_config(int(args.phase), **kw), args.data, args.out, teacher=args.teacher, init=args.init, resume=resume,
                     from_scratch=args.from_scratch, progress=not args.json, backbone_weights=args.backbone_weights,
                     text_weights=args.text_weights).to_dict()
     r["table"] = _rounded(r.get("history", []))
     return r
+
+def _add_negative_args(parser) -> None:
+    "The training mix's options, shared by `train` and `pipeline` (unset: TrainConfig's / PipelineConfig's defaults)."
+    parser.add_argument("--negative-ratio", type=float, default=None, help="share of negative (prompt absent) samples in the training set")
+    parser.add_argument("--hard-negative-share", type=float, default=None, help="share of the training negatives that are hard (absent, "
+                        "sharing a word with a present concept)")
+    parser.add_argument("--group-by-image", action=argparse.BooleanOptionalAction, default=None, help="phases 1 / 2: a batch is whole "
+                        "images, each with all its prompts, present and absent (SAM 3's recipe: within an image only the prompt differs)")
 
 def _train_args(parser) -> None:
     parser.add_argument("--phase", choices=["1", "2", "video"], required=True, help="1: feature alignment, 2: output refinement, video: tracker")
@@ -250,9 +258,7 @@ def _train_args(parser) -> None:
     parser.add_argument("--steps", type=int); parser.add_argument("--batch-size", type=int, help="samples per micro-batch per process")
     parser.add_argument("--accum", type=int, help="micro-batches per step (gradient accumulation)")
     parser.add_argument("--lr", type=float); parser.add_argument("--ckpt-every", type=int); parser.add_argument("--warmup", type=int)
-    parser.add_argument("--val-samples", type=int); parser.add_argument("--negative-ratio", type=float)
-    parser.add_argument("--hard-negative-share", type=float, help="share of the training negatives that are hard (absent, sharing a word "
-                        "with a present concept); default TrainConfig's")
+    parser.add_argument("--val-samples", type=int); _add_negative_args(parser)
     parser.add_argument("--device", default=None, help="auto (cuda > mps > cpu) | cpu | cuda | mps")
     parser.add_argument("--seed", type=int); parser.add_argument("--workers", type=int)
     add_json_flag(parser); parser.set_defaults(func=_train)
@@ -496,7 +502,7 @@ def _pipeline_config(args):
     work = args.work or project_outputs()/"pipeline"
     cfg = tiny_pipeline_config(work) if args.tiny else PipelineConfig(work=str(work))
     for k in ("data", "video_data", "video_prompt", "backbone_weights", "text_weights", "sam3", "student", "image_size", "num_queries", "phase1_steps", "phase2_steps",
-              "video_steps", "quant_modes", "backends", "num_val", "reports"):
+              "video_steps", "negative_ratio", "hard_negative_share", "group_by_image", "quant_modes", "backends", "num_val", "reports"):
         v = getattr(args, k)
         if v is not None: setattr(cfg, k, str(v) if isinstance(v, Path) else v)
     if args.no_features: cfg.features = False
@@ -534,6 +540,7 @@ def _pipeline_args(parser) -> None:
                         "fewer learn their scores in fewer steps)")
     parser.add_argument("--phase1-steps", type=int, default=None); parser.add_argument("--phase2-steps", type=int, default=None)
     parser.add_argument("--video-steps", type=int, default=None)
+    _add_negative_args(parser)
     parser.add_argument("--quant-modes", default=None, help="comma list of fp16,int8,int8+int4,int4,qat")
     parser.add_argument("--backends", default=None, help="comma list of xnnpack,coreml,qnn")
     parser.add_argument("--num-val", type=int, default=None)

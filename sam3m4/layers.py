@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['LAYER_SWAPS', 'Attention', 'Block', 'mlp', 'sine_pos', 'sine_pos_parts', 'LayerNormX', 'GroupNormX', 'AttentionX',
-           'to_export_form', 'mask_iou', 'greedy_match']
+__all__ = ['LAYER_SWAPS', 'Attention', 'Block', 'mlp', 'sine_pos_at', 'sine_pos', 'sine_pos_parts', 'LayerNormX', 'GroupNormX',
+           'AttentionX', 'to_export_form', 'mask_iou', 'greedy_match']
 
 # %% ../nbs/02_layers.ipynb #3a345c8a
 class Attention(nn.Module):
@@ -47,13 +47,17 @@ def mlp(i: int, h: int, o: int, n: int = 3) -> nn.Sequential:
     for a, b in zip(dims[:-1], dims[1:]): layers += [nn.Linear(a, b), nn.GELU()]
     return nn.Sequential(*layers[:-1])
 
+def sine_pos_at(x: Tensor, y: Tensor, dim: int) -> Tensor:
+    "2-D sine encoding [N, dim] of N points `x`, `y` [N] in token-grid units (column, row; dim divisible by 4)."
+    q = dim // 4; f = 1.0 / (10000 ** (torch.arange(q, device=x.device, dtype=torch.float32) / q))
+    ex, ey = x.float()[:, None] * f, y.float()[:, None] * f
+    return torch.cat([ex.sin(), ex.cos(), ey.sin(), ey.cos()], 1)
+
 def sine_pos(h: int, w: int, dim: int, device=None) -> Tensor:
-    "2-D sine positional encoding [h*w, dim] (dim divisible by 4)."
+    "2-D sine positional encoding [h*w, dim] of an h × w token grid (dim divisible by 4)."
     y, x = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
                           torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
-    q = dim // 4; f = 1.0 / (10000 ** (torch.arange(q, device=device, dtype=torch.float32) / q))
-    ex, ey = x.flatten()[:, None] * f, y.flatten()[:, None] * f
-    return torch.cat([ex.sin(), ex.cos(), ey.sin(), ey.cos()], 1)
+    return sine_pos_at(x.flatten(), y.flatten(), dim)
 
 def sine_pos_parts(h: int, w: int, dim: int) -> tuple[Tensor, Tensor]:
     """`sine_pos` split by axis: rows [h,1,dim] (the y half, zeros elsewhere) and columns [1,w,dim] (the x half) whose broadcast

@@ -15,15 +15,15 @@ from torch import Tensor
 
 from .core import (CheckpointError, ConfigError, config_from_dict, config_to_dict, load_checkpoint, load_state_dict_checked,
                          read_state_dict, resolve_checkpoint, save_checkpoint)
-from .layers import Block, LayerNormX, mlp, sine_pos, sine_pos_parts, to_export_form
+from .layers import Block, LayerNormX, mlp, sine_pos, sine_pos_at, sine_pos_parts, to_export_form
 
 # %% auto #0
 __all__ = ['STUDENT_CONFIGS', 'STUDENT_SWAPS', 'IMAGE_PROGRAM_INPUTS', 'IMAGE_PROGRAM_OUTPUTS', 'TEXT_PROGRAM_INPUTS',
            'TEXT_PROGRAM_OUTPUTS', 'StudentConfig', 'student_config', 'ConvNet', 'ImageEncoder', 'FPN', 'TextEncoder',
-           'load_text_tower', 'pixel_centres', 'box_prior', 'StudentImagePath', 'Sam3m4Student', 'unbatch',
-           'load_backbone_weights', 'load_pretrained', 'param_table', 'macs_table', 'save_student', 'load_student',
-           'nearest_matrix', 'upsample_nearest', 'FPNX', 'ImagePathX', 'ImageProgram', 'image_program',
-           'pack_embedding', 'QuantEmbedding', 'TextProgram', 'text_program']
+           'load_text_tower', 'pixel_centres', 'box_prior', 'anchor_points', 'anchor_terms', 'StudentImagePath',
+           'Sam3m4Student', 'unbatch', 'load_backbone_weights', 'load_pretrained', 'param_table', 'macs_table',
+           'save_student', 'load_student', 'nearest_matrix', 'upsample_nearest', 'FPNX', 'ImagePathX', 'ImageProgram',
+           'image_program', 'pack_embedding', 'QuantEmbedding', 'TextProgram', 'text_program']
 
 # %% ../nbs/04_student.ipynb #b1423cdc
 @dataclass
@@ -39,6 +39,7 @@ class StudentConfig:
     decoder_layers: int = 1          # DETR decoder blocks (self-attn + cross-attn to image tokens + FFN)
     num_queries: int = 8             # Q learned object queries (a presence token is added on top)
     mask_prior: str = "box"          # "box": a query's mask logits fall off outside its own predicted box (`box_prior`); "none"
+    query_anchors: str = "none"      # "grid": each object query starts at a point of a grid over the image (`anchor_terms`); "none"
     mlp_ratio: float = 2.0           # FFN width multiple in fusion and decoder
     text_width: int = 32             # text tower width (OpenCLIP TextTransformer)
     text_layers: int = 1             # text tower transformer blocks
@@ -175,6 +176,18 @@ def box_prior(boxes: Tensor, rows: Tensor, cols: Tensor, scale: Tensor) -> Tenso
     out_y = F.relu(torch.abs(rows.reshape(1, 1, H) - boxes[..., 1:2]) / half_h - 1.0)     # [B,Q,H]
     return (out_y.reshape(B, Q, H, 1) + out_x.reshape(B, Q, 1, W)) * -scale
 
+def anchor_points(q: int) -> Tensor:
+    "[q,2] centres (x, y in 0..1) of the first `q` cells, row by row, of a ⌈√q⌉ × ⌈√q⌉ grid over the image."
+    n = math.ceil(math.sqrt(q)); k = torch.arange(q, dtype=torch.float32)
+    return torch.stack([(k % n + 0.5) / n, (torch.div(k, n, rounding_mode="floor") + 0.5) / n], 1)
+
+def anchor_terms(q: int, h: int, w: int, dim: int) -> tuple[Tensor, Tensor]:
+    """(position encodings [q+1,dim] added to the object queries, zeros for the presence token; box logits [q,4] added to the
+    box head's: the anchor's centre, nothing on the size) of `q` grid anchors, encoded as the h × w token grid is (`sine_pos`)."""
+    a = anchor_points(q)
+    pos = torch.cat([sine_pos_at(a[:, 0] * w - 0.5, a[:, 1] * h - 0.5, dim), torch.zeros(1, dim)])
+    return pos, torch.cat([torch.logit(a), torch.zeros(q, 2)], 1)
+
 class StudentImagePath(nn.Module):
     "The per-frame student: images [B,3,S,S] in 0..1 + prompt embeddings [B,L,D] -> dict of output tensors."
     def __init__(self, cfg: StudentConfig):
@@ -201,6 +214,7 @@ class StudentImagePath(nn.Module):
         self.presence_heat = nn.Parameter(torch.tensor(1.0))
         if cfg.mask_prior not in ("box", "none"): raise ConfigError(f"mask_prior must be 'box' or 'none', got {cfg.mask_prior!r}")
         if cfg.mask_prior == "box": self.box_prior_scale = nn.Parameter(torch.tensor(4.0))
+        if cfg.query_anchors not in ("grid", "none"): raise ConfigError(f"query_anchors must be 'grid' or 'none', got {cfg.query_anchors!r}")
         self.register_buffer("pixel_mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
@@ -221,13 +235,16 @@ class StudentImagePath(nn.Module):
         memory = torch.cat([tok, text_embeddings], 1)    # the decoder reads the fused image tokens and the prompt tokens
         memory_bias = torch.cat([torch.zeros_like(tok[..., 0]), bias], 1)
         q = self.queries.unsqueeze(0) + self.query_text(pooled).unsqueeze(1)
+        if self.cfg.query_anchors == "grid":
+            anchor_pos, anchor_box = (t.to(q) for t in anchor_terms(q.shape[1] - 1, h, w, D))
+            q = q + anchor_pos
         for blk in self.decoder: q = blk(q, memory, memory_bias)
         q = self.dec_norm(q)
         obj, pres = q[:, :-1], q[:, -1]
         fused = tok.transpose(1, 2).reshape(B, D, h, w)
         pix = pix + F.interpolate(self.fused_to_pixel(fused), size=pix.shape[-2:], mode="bilinear", align_corners=False)
         heat = torch.einsum("bd,bdhw->bhw", F.normalize(self.heat_t(pooled), dim=-1), F.normalize(pix, dim=1)) * self.heat_scale + self.heat_bias
-        boxes = self.box_head(obj).sigmoid()
+        boxes = (self.box_head(obj) + anchor_box).sigmoid() if self.cfg.query_anchors == "grid" else self.box_head(obj).sigmoid()
         mask_logits = torch.einsum("bqd,bdhw->bqhw", self.mask_head(obj), pix) + heat.unsqueeze(1)
         if self.cfg.mask_prior == "box":
             H, W = pix.shape[-2:]
@@ -432,6 +449,9 @@ class ImagePathX(StudentImagePath):
                         ("ones_L", torch.ones(1, self.cfg.context_length, 1)),
                         ("ones_m", torch.ones(1, 1, Dm)), ("ones_hw", torch.ones(1, H * W, 1)), ("zeros_hw", torch.zeros(1, h * w))):
             self.register_buffer(name, t.to(self.queries.device), persistent=False)
+        if self.cfg.query_anchors == "grid":
+            for name, t in zip(("anchor_pos", "anchor_box"), anchor_terms(self.queries.shape[0] - 1, h, w, D)):
+                self.register_buffer(name, t.to(self.queries.device), persistent=False)
         return self
 
     def _const(self, name: str, shape: tuple, ref: Tensor, make) -> Tensor:
@@ -464,6 +484,8 @@ class ImagePathX(StudentImagePath):
         zeros = _batch(self._const("zeros_hw", (1, h * w), bias, lambda: torch.zeros(1, h * w)), B)
         memory_bias = torch.cat([zeros, bias], 1)       # (F.pad is fp32-only in XNNPACK)
         q = self.queries.reshape(1, Q + 1, D) + self.query_text(pooled).reshape(B, 1, D)
+        anchors = self.cfg.query_anchors == "grid"
+        if anchors: q = q + self._const("anchor_pos", (Q + 1, D), q, lambda: anchor_terms(Q, h, w, D)[0])
         for blk in self.decoder: q = blk(q, memory, memory_bias)
         q = self.dec_norm(q)
         obj, pres = q[:, :Q], q[:, Q:]
@@ -475,7 +497,9 @@ class ImagePathX(StudentImagePath):
         ones_m = _batch(self._const("ones_m", (1, 1, Dm), pix, lambda: torch.ones(1, 1, Dm)), B)
         inv_norm = torch.rsqrt(torch.clamp(torch.bmm(ones_m, pixf * pixf), min=1e-24))         # 1 / max(|pix|, eps)
         heat = torch.bmm(t, pixf) * inv_norm * self.heat_scale + self.heat_bias                # [B,1,HW]
-        boxes = torch.sigmoid(self.box_head(obj))
+        box_logits = self.box_head(obj)
+        if anchors: box_logits = box_logits + self._const("anchor_box", (Q, 4), box_logits, lambda: anchor_terms(Q, h, w, D)[1])
+        boxes = torch.sigmoid(box_logits)
         mask_logits = torch.bmm(self.mask_head(obj), pixf) + heat                              # [B,Q,HW]
         if self.cfg.mask_prior == "box":
             rows = self._const("rows", (H,), pix, lambda: pixel_centres(H)); cols = self._const("cols", (W,), pix, lambda: pixel_centres(W))

@@ -10,7 +10,8 @@ its image path timed in alternating rounds on this CPU (batch 1, one thread), so
 parameters and median ms of each and the ratio box / none.
 
 WORLD: a world folder (`sam3m4 data make-world`); OUT: one run folder per option. OPTIONS, comma-separated (default
-none,box): `StudentConfig.mask_prior` (none | box), `+groups` for `TrainConfig.group_by_image` (whole images per batch),
+none,box): `StudentConfig.mask_prior` (none | box), `+anchors` for `StudentConfig.query_anchors="grid"` (each query starts
+at a grid point), `+groups` for `TrainConfig.group_by_image` (whole images per batch),
 optionally with a training negative mix `:NEGATIVE_RATIO:HARD_SHARE` (default `TrainConfig`'s), e.g. `box+groups:0.5:0.75`.
 Prints one JSON line per option: held-out mIoU (all, one-instance, several-instance prompts), false presence on hard and
 easy negatives, presence F1, cgF1, masks per instance, image-path parameters and its batch-1 latency on this CPU (median
@@ -38,7 +39,7 @@ def main(world, out, steps=750, options="none,box"):
         cfg = TrainConfig(phase=2, student="small", steps=steps, batch_size=16, warmup=30, ckpt_every=steps, log_every=50, val_samples=48,
                           group_by_image="groups" in flags, **(dict(negative_ratio=float(mix[0]), hard_negative_share=float(mix[1])) if mix else {}))
         run = Path(out)/option.replace(":", "_").replace("+", "_")
-        train_phase(cfg, world, run, teacher="annotation", progress=False, student_overrides={"mask_prior": prior})
+        train_phase(cfg, world, run, teacher="annotation", progress=False, student_overrides={"mask_prior": prior, "query_anchors": "grid" if "anchors" in flags else "none"})
         model, _ = load_student(run)
         _, val = build_datasets(world, model.cfg.image_size, val_fraction=cfg.val_fraction, seed=cfg.seed,
                                 tokenizer=DualTokenizer(student_context=model.cfg.context_length))
