@@ -52,7 +52,7 @@ STUDENT_CONFIGS = {
     "tiny": StudentConfig(),
     "small": StudentConfig(name="small", image_size=128, backbone="convnet", convnet_channels=(32, 48, 96, 160), dim=96, mask_dim=48,
                            heads=4, fusion_layers=1, decoder_layers=2, num_queries=16, text_width=64, text_layers=2,
-                           text_heads=2, text_embed_dim=96),
+                           text_heads=2, text_embed_dim=96, query_anchors="grid"),   # anchors: the main job's measurement (below)
     "mobile": StudentConfig(name="mobile", image_size=1008, backbone="mobilenetv4_conv_medium", dim=256, mask_dim=64, heads=8, fusion_layers=3,
                             decoder_layers=6, num_queries=100, mlp_ratio=4.0, text_width=256, text_layers=3, text_heads=4,
                             text_embed_dim=512),
