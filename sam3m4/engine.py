@@ -173,6 +173,7 @@ class LoopResult:
     best: str | None                 # best checkpoint folder
     history: list                    # validation rows, one per checkpoint
     seconds: float                   # wall time of the loop
+    total_seconds: float             # wall time of the whole run to here: this call's, plus what its checkpoint says the calls before took
     train_seconds: float             # time in training steps (no validation / checkpoint writing)
     steps_per_s: float | None        # optimizer steps per second over this call's training steps
     resumed_from: str | None = None  # the checkpoint it continued from
@@ -192,7 +193,7 @@ def train_loop(cfg: LoopConfig, run: RunFolder, *, phase, dataset, collate_fn, p
     params = [p for g in param_groups for p in g["params"]]
     opt = torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup, cfg.steps))
-    start, history, best, resumed_from = 0, [], None, None
+    start, history, best, resumed_from, earlier_s = 0, [], None, None, 0.0
     if continuing:
         ck, sd, state, ts = run.newest_good(device)
         if state.get("phase") != phase:
@@ -201,6 +202,7 @@ def train_loop(cfg: LoopConfig, run: RunFolder, *, phase, dataset, collate_fn, p
         opt.load_state_dict(ts["optimizer"]); sched.load_state_dict(ts["scheduler"])
         for k, m in modules.items(): m.load_state_dict(ts[k])
         set_rng_state(ts["rng"]); start, history, best, resumed_from = state["step"], state.get("history", []), state.get("best"), ck.name
+        earlier_s = float(state.get("seconds") or 0.0)   # a killed run's time up to the checkpoint it left
         if rank == 0:
             print(f"resuming {run.out} at step {start} from {ck.name}", file=sys.stderr)
             run.cut_logs(start)
@@ -263,14 +265,16 @@ def train_loop(cfg: LoopConfig, run: RunFolder, *, phase, dataset, collate_fn, p
                 state = {"config": config_to_dict(cfg), "step": step, "phase": phase, "kind": "train",
                          "data_position": step * bs * cfg.accum * world,
                          "sampler": {"seed": cfg.seed, "global_batch": bs * cfg.accum * world, "world_size": world},
-                         "metrics": metrics, "history": history, "best": best, **state_fn()}
+                         "metrics": metrics, "history": history, "best": best, "seconds": round(earlier_s + time.time() - t0, 2),
+                         **state_fn()}
                 run.save(step, weights_fn(), state, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng_state(),
                                                      **{k: m.state_dict() for k, m in modules.items()}}, is_best)
             if dist_on: torch.distributed.barrier()
     bar.close()
     if tb is not None: tb.close()
-    done = step - start
+    done, elapsed = step - start, time.time() - t0
     return LoopResult(steps=step, start=start, world_size=world, latest=str(run.ckpt/run.latest()) if run.latest() else None,
-                      best=str(run.ckpt/best["name"]) if best else None, history=history, seconds=round(time.time() - t0, 2),
+                      best=str(run.ckpt/best["name"]) if best else None, history=history, seconds=round(elapsed, 2),
+                      total_seconds=round(earlier_s + elapsed, 2),
                       train_seconds=round(train_s, 2), steps_per_s=round(done / train_s, 3) if train_s > 0 else None,
                       resumed_from=resumed_from)

@@ -90,11 +90,6 @@ def _fit_records(data, out: Path, cfg: WorldSam3Config, progress: bool) -> tuple
     recs, prompts = load_records(data)
     return split_records(recs, cfg.val_fraction)[0], prompts, f"{data} (train split)"
 
-def _earlier_seconds(out: Path, continuing: bool) -> float:
-    "Training seconds the runs before this one spent (their fit.json), so a resumed fit's record holds the whole fit's time."
-    try: return float(json.loads((out/"fit.json").read_text()).get("seconds") or 0.0) if continuing else 0.0
-    except (OSError, json.JSONDecodeError, TypeError, ValueError): return 0.0
-
 def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = "auto", from_scratch: bool = False,
                    progress: bool = True, stop_after: int | None = None) -> dict:
     """Train SAM 3 (reduced) on the ground truth of `data` (a world folder) into `out`; write its best checkpoint as the
@@ -131,7 +126,8 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
                      describe=lambda b: ", ".join(f"{i}:{p}" for i, p in zip(b["image_id"], b["prompt"])))
     rec = {"sam3": None, "steps": res.steps, "of": cfg.steps, "resumed_from": res.resumed_from, "moved_aside": moved,
            "train_images": len({ri for ri, _ in train.samples.samples}), "train_items": len(train), "trained_on": source,
-           "params": param_count(model), "seconds": round(res.seconds + _earlier_seconds(out, continuing), 2), "steps_per_s": res.steps_per_s,
+           "params": param_count(model), "seconds": res.total_seconds, "steps_per_s": res.steps_per_s,
+           "threads": torch.get_num_threads(),
            "config": config_to_dict(cfg)}
     if res.steps < cfg.steps:
         atomic_write_json(out/"fit.json", rec := rec | {"status": "stopped"})
@@ -170,9 +166,10 @@ def score_world_sam3(folder, world, num: int = 200, progress: bool = False) -> d
 RECORD_FIGURES = ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "false_presence_hard", "false_presence_easy",
                   "cgf1", "cgf1_no_nms", "il_mcc", "masks_per_gt", "prompt_sensitivity", "samples", "hard_negatives")
 
-def ship_world_sam3(fit_out, world, command: str, dest=None) -> dict:
+def ship_world_sam3(fit_out, world, command: str, dest=None, threads: int | None = None) -> dict:
     """Write a finished fit (`fit_world_sam3`'s `out`) as the shipped folder `dest` (default: the package's): its config, its
-    weights in fp16 and record.json; the record's figures are the written folder's, scored on `world`."""
+    weights in fp16 and record.json; the record's figures are the written folder's, scored on `world`. `threads`: the torch
+    threads the fit ran on, where its fit.json predates that field (it decides the float rounding a refit must match)."""
     from safetensors.torch import load_file, save_file
     fit_out, dest = Path(fit_out), Path(dest or shipped_world_sam3_dir())
     fit = json.loads((fit_out/"fit.json").read_text())
@@ -184,6 +181,7 @@ def ship_world_sam3(fit_out, world, command: str, dest=None) -> dict:
     held = score_world_sam3(dest, world)
     record = {"kind": "sam3m4-world-sam3", "version": 1, "command": command, "world_fingerprint": world_fingerprint(world),
               "steps": fit["steps"], "seed": fit["config"]["seed"], "params": fit["params"], "seconds": fit["seconds"],
+              "threads": fit.get("threads", threads),
               "trained_on": Path(fit["trained_on"]).name, "weights_dtype": "float16",
               "weights_sha256": sha256_file(dest/"model.safetensors"), "config": fit["config"],
               "curve": fit.get("history", []),

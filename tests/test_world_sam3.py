@@ -51,17 +51,19 @@ def test_damaged_copy_is_a_named_error(tmp_path):
 
 @pytest.mark.slow
 def test_fit_world_with_the_records_settings_reproduces_its_curve(main_world, tmp_path):
-    """The record's config, the world it names, one thread as it was trained: a new fit's first validation point (step 250
-    of the 9 000-step schedule) equals the record's figure for figure, and its training loss at steps 250 and 500 is the
-    record's within 1.5 %. On the CPU the record was made on, step 500's figures matched bit for bit too; on another
-    (2026-12-07: AMD EPYC with AVX-512, whose float kernels round differently) the loss stays 0.4 % and 0.9 % apart while
-    the thresholded figures at step 500 move (presence F1 0.618 against 0.841), so they are not compared. About 3 minutes."""
+    """The record's config, the world it names, the torch threads it was trained on (its `threads`): a new fit's first
+    validation point (step 250 of the record's schedule) equals the record's figure for figure, and its training loss at
+    steps 250 and 500 is the record's within 1.5 %. On the CPU the 9 000-step record was made on, step 500's figures matched
+    bit for bit too; on another (2026-12-07: AMD EPYC with AVX-512, whose float kernels round differently) the loss stayed
+    0.4 % and 0.9 % apart while the thresholded figures at step 500 moved (presence F1 0.618 against 0.841), so they are not
+    compared. About 3 minutes."""
     import subprocess, sys
     prog = ("import json, sys; from sam3m4.core import config_from_dict; "
             "from sam3m4.world_sam3 import WorldSam3Config, fit_world_sam3, shipped_world_sam3; "
             "cfg = config_from_dict(WorldSam3Config, shipped_world_sam3()[1]['config']); "
             "fit_world_sam3(sys.argv[1], sys.argv[2], cfg, progress=False, stop_after=500, resume='never')")
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    threads = str(shipped_world_sam3()[1].get("threads") or 1)          # records before the field: one thread
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     p = subprocess.run([sys.executable, "-c", prog, str(main_world), str(tmp_path/"fit")], capture_output=True, text=True, env=env, timeout=1800)
     assert p.returncode == 0, p.stderr[-3000:]
     from sam3m4.engine import RunFolder
