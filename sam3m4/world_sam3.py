@@ -27,7 +27,8 @@ from .teacher import (AnnotationTeacher, Sam3Teacher, TeacherConfig, letterbox_b
 
 # %% auto #0
 __all__ = ['TINY_WORLD_SAM3', 'RECORD_FIGURES', 'sam3_training_outputs', 'WorldSam3Config', 'world_sam3_model', 'fit_world_sam3',
-           'shipped_world_sam3_dir', 'world_fingerprint', 'score_world_sam3', 'ship_world_sam3', 'shipped_world_sam3']
+           'shipped_world_sam3_dir', 'world_fingerprint', 'score_world_sam3', 'first_losses', 'ship_world_sam3',
+           'shipped_world_sam3']
 
 # %% ../nbs/16_world_sam3.ipynb #d0e6beef
 def sam3_training_outputs(model, batch: dict) -> dict:
@@ -166,6 +167,11 @@ def score_world_sam3(folder, world, num: int = 200, progress: bool = False) -> d
 RECORD_FIGURES = ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "false_presence_hard", "false_presence_easy",
                   "cgf1", "cgf1_no_nms", "il_mcc", "masks_per_gt", "prompt_sensitivity", "samples", "hard_negatives")
 
+def first_losses(run, until: int) -> list[list]:
+    """[step, loss] of a fit's training rows up to step `until` (its first validation point): where a refit on another CPU
+    still follows the record (float kernels that round differently part the curves within a few hundred steps)."""
+    return [[r["step"], r["loss"]] for r in RunFolder(run).rows() if "loss" in r and r["step"] <= until]
+
 def ship_world_sam3(fit_out, world, command: str, dest=None, threads: int | None = None) -> dict:
     """Write a finished fit (`fit_world_sam3`'s `out`) as the shipped folder `dest` (default: the package's): its config, its
     weights in fp16 and record.json; the record's figures are the written folder's, scored on `world`. `threads`: the torch
@@ -184,7 +190,7 @@ def ship_world_sam3(fit_out, world, command: str, dest=None, threads: int | None
               "threads": fit.get("threads", threads),
               "trained_on": Path(fit["trained_on"]).name, "weights_dtype": "float16",
               "weights_sha256": sha256_file(dest/"model.safetensors"), "config": fit["config"],
-              "curve": fit.get("history", []),
+              "curve": fit.get("history", []), "first_losses": first_losses(fit_out/"run", fit["config"]["ckpt_every"]),
               "fit_held_out": fit.get("held_out"), "held_out": {k: held.get(k) for k in RECORD_FIGURES}}
     atomic_write_json(dest/"record.json", record)
     return record

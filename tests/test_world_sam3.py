@@ -51,26 +51,33 @@ def test_damaged_copy_is_a_named_error(tmp_path):
 
 @pytest.mark.slow
 def test_fit_world_with_the_records_settings_reproduces_its_curve(main_world, tmp_path):
-    """The record's config, the world it names, the torch threads it was trained on (its `threads`): a new fit's first
-    validation point (step 250 of the record's schedule) equals the record's figure for figure, and its training loss at
-    steps 250 and 500 is the record's within 1.5 %. On the CPU the 9 000-step record was made on, step 500's figures matched
-    bit for bit too; on another (2026-12-07: AMD EPYC with AVX-512, whose float kernels round differently) the loss stayed
-    0.4 % and 0.9 % apart while the thresholded figures at step 500 moved (presence F1 0.618 against 0.841), so they are not
-    compared. About 3 minutes."""
+    """The record's config, the world it names, the torch threads it was trained on (its `threads`), to the first validation
+    point (step 250): that point equals the record's figure for figure, the first logged loss (step 25) is the record's
+    within 1e-3, and the mean of the logged losses to step 250 within 2 %.
+
+    Not bit for bit beyond that, because CPUs round float kernels differently and the fit is chaotic early on. Measured on
+    2026-12-07 against the shipped record (its first 1 500 steps ran on another machine): step 25 differs by 2e-7; single
+    logged losses by up to 6 % by step 250 and 14 % by step 500; the mean to step 250 by 0.3 %, that of steps 275-500 by
+    4.6 %. CI's machine put step 500's loss 2.7 % off. So the check stops where the runs still agree. About 1.5 minutes."""
     import subprocess, sys
     prog = ("import json, sys; from sam3m4.core import config_from_dict; "
             "from sam3m4.world_sam3 import WorldSam3Config, fit_world_sam3, shipped_world_sam3; "
             "cfg = config_from_dict(WorldSam3Config, shipped_world_sam3()[1]['config']); "
-            "fit_world_sam3(sys.argv[1], sys.argv[2], cfg, progress=False, stop_after=500, resume='never')")
-    threads = str(shipped_world_sam3()[1].get("threads") or 1)          # records before the field: one thread
+            "fit_world_sam3(sys.argv[1], sys.argv[2], cfg, progress=False, stop_after=cfg.ckpt_every, resume='never')")
+    record = shipped_world_sam3()[1]
+    threads = str(record.get("threads") or 1)                           # records before the field: one thread
     env = {**__import__("os").environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     p = subprocess.run([sys.executable, "-c", prog, str(main_world), str(tmp_path/"fit")], capture_output=True, text=True, env=env, timeout=1800)
     assert p.returncode == 0, p.stderr[-3000:]
     from sam3m4.engine import RunFolder
+    first = record["curve"][0]
     mine = RunFolder(tmp_path/"fit"/"run").rows("val")
-    curve = {c["step"]: c for c in shipped_world_sam3()[1]["curve"]}
-    assert [r["step"] for r in mine] == [250, 500]
+    assert [r["step"] for r in mine] == [first["step"]] == [record["config"]["ckpt_every"]]
     for k in FIGURES + ("false_presence_easy", "prompt_sensitivity", "masks_per_gt"):
-        assert mine[0][k] == pytest.approx(curve[250][k], abs=1e-9), (k, mine[0][k], curve[250][k])
-    loss = {r["step"]: r["loss"] for r in RunFolder(tmp_path/"fit"/"run").rows() if "loss" in r}
-    for step in (250, 500): assert loss[step] == pytest.approx(curve[step]["loss"], rel=0.015), (step, loss[step], curve[step]["loss"])
+        assert mine[0][k] == pytest.approx(first[k], abs=1e-9), (k, mine[0][k], first[k])
+    losses = [[r["step"], r["loss"]] for r in RunFolder(tmp_path/"fit"/"run").rows() if "loss" in r]
+    theirs = record["first_losses"]
+    assert [s for s, _ in losses] == [s for s, _ in theirs]
+    assert losses[0][1] == pytest.approx(theirs[0][1], rel=1e-3), (losses[0], theirs[0])
+    mean = lambda rows: sum(l for _, l in rows) / len(rows)
+    assert mean(losses) == pytest.approx(mean(theirs), rel=0.02), (mean(losses), mean(theirs))
