@@ -15,6 +15,7 @@ the probes are fitted. Prints one JSON document:
   FIT_WORLD's images, scored on all of WORLD's, which a `fit-world` fit never sees: it draws its own world with seed + 1)
   for circle against square, and triangle against the other two."""
 import json, sys
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -23,11 +24,17 @@ import torch.nn.functional as F
 from sam3m4.core import load_checkpoint
 from sam3m4.evaluation import evaluate
 from sam3m4.grounded import all_prompt_pairs, build_datasets, collate_samples
+from sam3m4.prompts import DualTokenizer
 from sam3m4.teacher import Sam3Teacher, TeacherConfig, eot_attention_mask
 from sam3m4.teacher_cache import make_teacher
 from sam3m4.world_sam3 import WorldSam3Config, world_sam3_model
 
 SWAP = {"circle": "square", "square": "circle"}
+
+@lru_cache
+def splits(world: str):
+    "(train, held-out) of `world` as `score_world_sam3` splits it; read once per world."
+    return build_datasets(world, WorldSam3Config.student_size, val_fraction=WorldSam3Config.val_fraction, seed=WorldSam3Config.seed)
 
 def load(spec: str, image_size: int):
     "A Sam3Teacher (features on) from a HF folder or a fit's checkpoint folder."
@@ -38,7 +45,7 @@ def load(spec: str, image_size: int):
 
 def hard_negative_kinds(teacher, world) -> dict:
     "{kind: [held-out hard negatives, answered present]} (kinds above), from `score_world_sam3`'s errors."
-    _, val = build_datasets(world, WorldSam3Config.student_size, val_fraction=WorldSam3Config.val_fraction, seed=WorldSam3Config.seed)
+    _, val = splits(world)
     errors = {(str(i), p) for i, p in evaluate(teacher, val, num=200, progress=False)["hard_negative_errors"]}   # as score_world_sam3
     pairs, out = all_prompt_pairs(val.records, val.prompts, val.tok, val.size), {}
     for j in range(len(pairs)):
@@ -52,13 +59,12 @@ def hard_negative_kinds(teacher, world) -> dict:
 
 def text_eot_cosine(model, pairs) -> dict:
     "{'a | b': cosine of the end-of-text token's feature (after the text projection) of prompts a and b}."
-    from sam3m4.prompts import DualTokenizer
-    res = {}
+    tok, res = DualTokenizer(), {}
     for a, b in pairs:
-        ids = DualTokenizer().teacher([a, b])
+        ids = tok.teacher([a, b]); mask = eot_attention_mask(ids)
         with torch.no_grad():
-            h = model.get_text_features(input_ids=ids, attention_mask=eot_attention_mask(ids), return_dict=True).pooler_output
-        eot = (ids == 49407).float().argmax(1)
+            h = model.get_text_features(input_ids=ids, attention_mask=mask, return_dict=True).pooler_output
+        eot = mask.sum(1) - 1                                  # the mask ends at the first end-of-text token
         f = F.normalize(h[torch.arange(2), eot], dim=-1)
         res[f"{a} | {b}"] = round(float(f[0] @ f[1]), 4)
     return res
@@ -66,7 +72,7 @@ def text_eot_cosine(model, pairs) -> dict:
 def mask_pooled_features(teacher, world, split: str, shapes, limit: int = 600):
     """(features [N, C], shape index [N]) of the objects of `shapes` in `world`'s train split (`split="train"`) or all its
     images (`"all"`), vision features pooled over each mask; the positive samples of at most `limit` prompts."""
-    tr, val = build_datasets(world, WorldSam3Config.student_size, val_fraction=WorldSam3Config.val_fraction, seed=WorldSam3Config.seed)
+    tr, val = splits(world)
     rows = [ds[i] for ds in ((tr,) if split == "train" else (tr, val)) for i in range(len(ds)) if ds.samples[i][1].split()[-1] in shapes]
     rows = rows[:limit]
     X, y = [], []
