@@ -52,13 +52,16 @@ def test_damaged_copy_is_a_named_error(tmp_path):
 @pytest.mark.slow
 def test_fit_world_with_the_records_settings_reproduces_its_curve(main_world, tmp_path):
     """The record's config, the world it names, the torch threads it was trained on (its `threads`), to the first validation
-    point (step 250): that point equals the record's figure for figure, the first logged loss (step 25) is the record's
-    within 1e-3, and the mean of the logged losses to step 250 within 2 %.
+    point (step 250): the first logged loss (step 25) is the record's within 1e-3 and the mean of the logged losses to step
+    250 within 4 %; the validation point is where the record's is.
 
-    Not bit for bit beyond that, because CPUs round float kernels differently and the fit is chaotic early on. Measured on
-    2026-12-07 against the shipped record (its first 1 500 steps ran on another machine): step 25 differs by 2e-7; single
-    logged losses by up to 6 % by step 250 and 14 % by step 500; the mean to step 250 by 0.3 %, that of steps 275-500 by
-    4.6 %. CI's machine put step 500's loss 2.7 % off. So the check stops where the runs still agree. About 1.5 minutes."""
+    Not bit for bit beyond the first steps, because CPUs round float kernels differently and the fit is chaotic early on.
+    Measured on 2026-12-07 against the shipped record (its first 1 500 steps ran on another machine): step 25 differs by
+    2e-7; single logged losses by up to 6 % by step 250 and 14 % by step 500; the mean to step 250 by 0.3 %, that of steps
+    275-500 by 4.6 %; rerun here with one thread, the mean to step 250 was 0.45 % off, and with two threads beside another
+    fit 1.15 %. CI's machine put step 500's loss 2.7 % off, and its step-250 presence F1 at 0.386 where the record has
+    0.0: step 250's figures are thresholded at the edge of the first detections (the record's are all 0), so one presence
+    score across 0.5 flips them; they are not compared. About 1.5 minutes."""
     import subprocess, sys
     prog = ("import json, sys; from sam3m4.core import config_from_dict; "
             "from sam3m4.world_sam3 import WorldSam3Config, fit_world_sam3, shipped_world_sam3; "
@@ -73,11 +76,9 @@ def test_fit_world_with_the_records_settings_reproduces_its_curve(main_world, tm
     first = record["curve"][0]
     mine = RunFolder(tmp_path/"fit"/"run").rows("val")
     assert [r["step"] for r in mine] == [first["step"]] == [record["config"]["ckpt_every"]]
-    for k in FIGURES + ("false_presence_easy", "prompt_sensitivity", "masks_per_gt"):
-        assert mine[0][k] == pytest.approx(first[k], abs=1e-9), (k, mine[0][k], first[k])
     losses = first_losses(tmp_path/"fit"/"run", record["config"]["ckpt_every"])    # as the record's were taken
     theirs = record["first_losses"]
     assert [s for s, _ in losses] == [s for s, _ in theirs]
     assert losses[0][1] == pytest.approx(theirs[0][1], rel=1e-3), (losses[0], theirs[0])
     mean = lambda rows: sum(l for _, l in rows) / len(rows)
-    assert mean(losses) == pytest.approx(mean(theirs), rel=0.02), (mean(losses), mean(theirs))
+    assert mean(losses) == pytest.approx(mean(theirs), rel=0.04), (mean(losses), mean(theirs))
