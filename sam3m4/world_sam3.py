@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from .core import (CheckpointError, ConfigError, DataError, atomic_write_json, config_to_dict, load_checkpoint, seed_everything,
                          sha256_file)
@@ -23,23 +24,40 @@ from .matcher import MatchConfig
 from .metrics import param_count
 from .sam3_weights import reduced_sam3_config
 from .teacher import (AnnotationTeacher, Sam3Teacher, TeacherConfig, letterbox_boxes_xyxy, letterbox_maps,
-                            sam3_forward_batch)
+                            sam3_forward_batch, sam3_text_encode)
 
 # %% auto #0
-__all__ = ['TINY_WORLD_SAM3', 'RECORD_FIGURES', 'sam3_training_outputs', 'WorldSam3Config', 'world_sam3_model', 'fit_world_sam3',
-           'shipped_world_sam3_dir', 'world_fingerprint', 'score_world_sam3', 'first_losses', 'ship_world_sam3',
-           'shipped_world_sam3']
+__all__ = ['TINY_WORLD_SAM3', 'RECORD_FIGURES', 'sam3_training_outputs', 'region_phrase_loss', 'WorldSam3Config',
+           'world_sam3_model', 'fit_world_sam3', 'shipped_world_sam3_dir', 'world_fingerprint', 'score_world_sam3',
+           'first_losses', 'ship_world_sam3', 'shipped_world_sam3']
 
 # %% ../nbs/16_world_sam3.ipynb #d0e6beef
 def sam3_training_outputs(model, batch: dict) -> dict:
-    "`Sam3Model` on a batch (rows sharing an image encoded once) -> the batched student-contract dict `phase2_loss` takes."
-    out, _, _, images, rows = sam3_forward_batch(model, batch, batch["teacher_ids"])
+    """`Sam3Model` on a batch (rows sharing an image encoded once) -> the batched student-contract dict `phase2_loss` takes,
+    plus `image_features`: the map the DETR encoder reads (`TeacherConfig.feature_level`), for `region_phrase_loss`."""
+    out, vis, _, images, rows = sam3_forward_batch(model, batch, batch["teacher_ids"])
     S = batch["image"].shape[-1]
     hws = [images[r].shape[:2] for r in rows]
     masks = torch.stack([letterbox_maps(m, hw, S, S // 4, TeacherConfig.pad_logit) for m, hw in zip(out.pred_masks, hws)])
     boxes = torch.stack([letterbox_boxes_xyxy(b, hw, S) for b, hw in zip(out.pred_boxes, hws)])
     return {"mask_logits": masks, "boxes": boxes, "score_logits": out.pred_logits, "scores": out.pred_logits.sigmoid(),
-            "presence_logit": out.presence_logits.reshape(-1)}
+            "presence_logit": out.presence_logits.reshape(-1), "image_features": vis.fpn_hidden_states[TeacherConfig.feature_level]}
+
+# %% ../nbs/16_world_sam3.ipynb #1233fb38
+def region_phrase_loss(features: torch.Tensor, masks: list, prompts: list[str], concept_feats: torch.Tensor,
+                       concepts: list[str], tau: float = 0.05) -> torch.Tensor:
+    """Mean cross-entropy of each ground-truth instance's mask-pooled image feature against every concept's text feature.
+    features [B,C,h,w]; masks: per row [N,H,W] (the row's instances of `prompts[b]`); concept_feats [K,C] for `concepts`."""
+    pooled, target = [], []
+    for f, rows, prompt in zip(features, masks, prompts):
+        for m in rows:
+            w = F.adaptive_avg_pool2d(m.float()[None, None], f.shape[-2:])[0, 0]
+            if w.sum() <= 0: continue                          # an instance smaller than a token after pooling: nothing to pool
+            pooled.append((f * w).sum((1, 2)) / w.sum()); target.append(concepts.index(prompt))
+    if not pooled: return features.sum() * 0.0                 # no instance in the batch: zero, on the graph
+    logits = F.normalize(torch.stack(pooled), dim=-1) @ F.normalize(concept_feats, dim=-1).T / tau
+    return F.cross_entropy(logits, torch.tensor(target, device=features.device))
+
 
 # %% ../nbs/16_world_sam3.ipynb #616284a3
 @dataclass
@@ -67,6 +85,8 @@ class WorldSam3Config(LoopConfig):
     student_size: int = 128         # the frame the targets and the held-out scores are in (the student's input side)
     val_samples: int = 64           # held-out samples scored at each checkpoint
     val_fraction: float = 0.15      # the data's held-out share (as the student's phases split it)
+    w_align: float = 0.0            # weight of `region_phrase_loss` beside SAM 3's own (0: off, as the shipped fit was trained)
+    align_tau: float = 0.05         # its temperature
     loss: LossConfig = field(default_factory=lambda: LossConfig(match=MatchConfig(w_score=1.0)))   # geometry-led matching for a fit from random init (above)
 
 TINY_WORLD_SAM3 = dict(steps=4, batch_size=2, warmup=1, ckpt_every=2, log_every=1, fit_images=0, hidden=32, heads=2, ff_mult=2,
@@ -107,8 +127,15 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
     run = RunFolder(out/"run")
     continuing, moved = run.prepare(resume, from_scratch)
 
+    concept_ids = tok.teacher(prompts)                      # every concept of the world: `region_phrase_loss`'s classes
+
     def step_fn(batch):
-        return phase2_loss(sam3_training_outputs(model, batch), annotations(batch), cfg.loss)
+        out = sam3_training_outputs(model, batch)
+        loss, parts = phase2_loss(out, annotations(batch), cfg.loss)
+        if not cfg.w_align: return loss, parts
+        align = region_phrase_loss(out["image_features"], batch["masks"], batch["prompt"],
+                                   sam3_text_encode(model, concept_ids.to(loss.device))[1], prompts, cfg.align_tau)
+        return loss + cfg.w_align * align, parts | {"align": float(align.detach())}
 
     def validate_fn():
         r = evaluate(Sam3Teacher(model, cfg=TeacherConfig(features=False)), val, num=cfg.val_samples, sens_images=4, progress=False)
