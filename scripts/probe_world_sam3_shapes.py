@@ -13,7 +13,9 @@ the probes are fitted. Prints one JSON document:
 - `text_eot_cosine`: cosine of the text encoder's end-of-text feature between prompts that differ in one word;
 - `vision_probe`: accuracy of a logistic regression on the vision features pooled over each object's mask (fitted on
   FIT_WORLD's images, scored on all of WORLD's, which a `fit-world` fit never sees: it draws its own world with seed + 1)
-  for circle against square, and triangle against the other two."""
+  for circle against square, and triangle against the other two; for circle against square also
+  `text_agreement_held_out`: how often an object's pooled feature is nearer its own prompt's pooled text feature than its
+  swap's (what `WorldSam3Config.w_align` trains), no probe fitted."""
 import json, sys
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +27,7 @@ from sam3m4.core import load_checkpoint
 from sam3m4.evaluation import evaluate
 from sam3m4.grounded import all_prompt_pairs, build_datasets, collate_samples
 from sam3m4.prompts import DualTokenizer
-from sam3m4.teacher import Sam3Teacher, TeacherConfig, eot_attention_mask
+from sam3m4.teacher import Sam3Teacher, TeacherConfig, eot_attention_mask, sam3_text_encode
 from sam3m4.teacher_cache import make_teacher
 from sam3m4.world_sam3 import WorldSam3Config, world_sam3_model
 
@@ -70,12 +72,12 @@ def text_eot_cosine(model, pairs) -> dict:
     return res
 
 def mask_pooled_features(teacher, world, split: str, shapes, limit: int = 600):
-    """(features [N, C], shape index [N]) of the objects of `shapes` in `world`'s train split (`split="train"`) or all its
+    """(features [N, C], shape index [N], prompt [N]) of the objects of `shapes` in `world`'s train split (`split="train"`) or all its
     images (`"all"`), vision features pooled over each mask; the positive samples of at most `limit` prompts."""
     tr, val = splits(world)
     rows = [ds[i] for ds in ((tr,) if split == "train" else (tr, val)) for i in range(len(ds)) if ds.samples[i][1].split()[-1] in shapes]
     rows = rows[:limit]
-    X, y = [], []
+    X, y, names = [], [], []
     with torch.no_grad():
         for b in range(0, len(rows), 16):
             batch = collate_samples(rows[b:b + 16])
@@ -84,8 +86,18 @@ def mask_pooled_features(teacher, world, split: str, shapes, limit: int = 600):
                 for m in masks:
                     w = F.adaptive_avg_pool2d(m[None, None].float(), f.shape[-2:])[0, 0]
                     if w.sum() <= 0: continue
-                    X.append((f * w).sum((1, 2)) / w.sum()); y.append(shapes.index(prompt.split()[-1]))
-    return torch.stack(X), torch.tensor(y)
+                    X.append((f * w).sum((1, 2)) / w.sum()); y.append(shapes.index(prompt.split()[-1])); names.append(prompt)
+    return torch.stack(X), torch.tensor(y), names
+
+def text_agreement(model, X, prompts) -> float:
+    """Share of the circle and square objects whose pooled feature is nearer (cosine) the pooled text feature of its own
+    prompt than that of its swap: what `region_phrase_loss` trains, read without a fitted probe."""
+    tok = DualTokenizer()
+    swapped = [f"{p.split()[0]} {SWAP[p.split()[1]]}" for p in prompts]
+    with torch.no_grad():
+        own, other = (F.normalize(sam3_text_encode(model, tok.teacher(ps))[1], dim=-1) for ps in (prompts, swapped))
+    x = F.normalize(X, dim=-1)
+    return float(((x * own).sum(1) > (x * other).sum(1)).float().mean())
 
 def probe_accuracy(Xtr, ytr, Xte, yte, steps: int = 300) -> tuple[float, float]:
     "(train, held-out) accuracy of an L2-regularised logistic regression (LBFGS) on standardised features."
@@ -106,12 +118,13 @@ def main(spec, world, fit_world, image_size=112):
                                                                ("green circle", "green triangle"), ("green circle", "red circle")])}
     probes = {}
     for name, shapes in (("circle_vs_square", ["circle", "square"]), ("triangle_vs_rest", ["triangle", "circle", "square"])):
-        Xtr, ytr = mask_pooled_features(teacher, fit_world, "train", shapes)
-        Xte, yte = mask_pooled_features(teacher, world, "all", shapes)
+        Xtr, ytr, _ = mask_pooled_features(teacher, fit_world, "train", shapes)
+        Xte, yte, names = mask_pooled_features(teacher, world, "all", shapes)
         if name == "triangle_vs_rest": ytr, yte = (ytr == 0).long(), (yte == 0).long()
         tr, te = probe_accuracy(Xtr, ytr, Xte, yte)
         probes[name] = {"objects": [len(ytr), len(yte)], "train_acc": round(tr, 3), "held_out_acc": round(te, 3),
                         "majority_held_out": round(float(max(yte.float().mean(), 1 - yte.float().mean())), 3)}
+        if name == "circle_vs_square": probes[name]["text_agreement_held_out"] = round(text_agreement(teacher.model, Xte, names), 3)
     print(json.dumps(res | {"vision_probe": probes}))
 
 if __name__ == "__main__":
