@@ -27,9 +27,9 @@ from .teacher import (AnnotationTeacher, Sam3Teacher, TeacherConfig, letterbox_b
                             sam3_forward_batch, sam3_text_encode)
 
 # %% auto #0
-__all__ = ['TINY_WORLD_SAM3', 'RECORD_FIGURES', 'sam3_training_outputs', 'region_phrase_loss', 'WorldSam3Config',
-           'world_sam3_model', 'fit_world_sam3', 'shipped_world_sam3_dir', 'world_fingerprint', 'score_world_sam3',
-           'first_losses', 'ship_world_sam3', 'shipped_world_sam3']
+__all__ = ['TINY_WORLD_SAM3', 'RECORD_FIGURES', 'sam3_training_outputs', 'pool_over_mask', 'region_phrase_loss',
+           'WorldSam3Config', 'world_sam3_model', 'fit_world_sam3', 'shipped_world_sam3_dir', 'world_fingerprint',
+           'score_world_sam3', 'first_losses', 'ship_world_sam3', 'shipped_world_sam3']
 
 # %% ../nbs/16_world_sam3.ipynb #d0e6beef
 def sam3_training_outputs(model, batch: dict) -> dict:
@@ -44,6 +44,12 @@ def sam3_training_outputs(model, batch: dict) -> dict:
             "presence_logit": out.presence_logits.reshape(-1), "image_features": vis.fpn_hidden_states[TeacherConfig.feature_level]}
 
 # %% ../nbs/16_world_sam3.ipynb #1233fb38
+def pool_over_mask(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+    """features [C,h,w] averaged under `mask` [H,W] area-pooled to their grid: one instance's feature. None when the mask
+    covers nothing on that grid."""
+    w = F.adaptive_avg_pool2d(mask.float()[None, None], features.shape[-2:])[0, 0]
+    return (features * w).sum((1, 2)) / w.sum() if w.sum() > 0 else None
+
 def region_phrase_loss(features: torch.Tensor, masks: list, prompts: list[str], concept_feats: torch.Tensor,
                        concepts: list[str], tau: float = 0.05) -> torch.Tensor:
     """Mean cross-entropy of each ground-truth instance's mask-pooled image feature against every concept's text feature.
@@ -51,9 +57,7 @@ def region_phrase_loss(features: torch.Tensor, masks: list, prompts: list[str], 
     pooled, target = [], []
     for f, rows, prompt in zip(features, masks, prompts):
         for m in rows:
-            w = F.adaptive_avg_pool2d(m.float()[None, None], f.shape[-2:])[0, 0]
-            if w.sum() <= 0: continue                          # an instance smaller than a token after pooling: nothing to pool
-            pooled.append((f * w).sum((1, 2)) / w.sum()); target.append(concepts.index(prompt))
+            if (v := pool_over_mask(f, m)) is not None: pooled.append(v); target.append(concepts.index(prompt))
     if not pooled: return features.sum() * 0.0                 # no instance in the batch: zero, on the graph
     logits = F.normalize(torch.stack(pooled), dim=-1) @ F.normalize(concept_feats, dim=-1).T / tau
     return F.cross_entropy(logits, torch.tensor(target, device=features.device))

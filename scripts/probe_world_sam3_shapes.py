@@ -29,7 +29,7 @@ from sam3m4.grounded import all_prompt_pairs, build_datasets, collate_samples
 from sam3m4.prompts import DualTokenizer
 from sam3m4.teacher import Sam3Teacher, TeacherConfig, eot_attention_mask, sam3_text_encode
 from sam3m4.teacher_cache import make_teacher
-from sam3m4.world_sam3 import WorldSam3Config, world_sam3_model
+from sam3m4.world_sam3 import WorldSam3Config, pool_over_mask, world_sam3_model
 
 SWAP = {"circle": "square", "square": "circle"}
 
@@ -84,9 +84,8 @@ def mask_pooled_features(teacher, world, split: str, shapes, limit: int = 600):
             for o, masks, prompt in zip(teacher(batch), batch["masks"], batch["prompt"]):
                 f = o["features"]
                 for m in masks:
-                    w = F.adaptive_avg_pool2d(m[None, None].float(), f.shape[-2:])[0, 0]
-                    if w.sum() <= 0: continue
-                    X.append((f * w).sum((1, 2)) / w.sum()); y.append(shapes.index(prompt.split()[-1])); names.append(prompt)
+                    if (v := pool_over_mask(f, m)) is None: continue
+                    X.append(v); y.append(shapes.index(prompt.split()[-1])); names.append(prompt)
     return torch.stack(X), torch.tensor(y), names
 
 def text_agreement(model, X, prompts) -> float:
