@@ -115,7 +115,7 @@ def _teacher_fit_world(args) -> dict:
     from sam3m4.world_sam3 import TINY_WORLD_SAM3, WorldSam3Config, fit_world_sam3
     kw = dict(TINY_WORLD_SAM3) if args.tiny else {}
     kw |= {k: v for k, v in (("steps", args.steps), ("fit_images", args.fit_images), ("seed", args.seed), ("w_align", args.w_align))
-           if v is not None}
+           if v is not None} | ({"align_head": True} if args.align_head else {})
     r = fit_world_sam3(args.data, args.out, WorldSam3Config(**kw), resume=_resume_mode(args), from_scratch=args.from_scratch,
                        progress=not args.json)
     if args.ship and r["status"] == "done":
@@ -182,6 +182,8 @@ def _teacher_args(parser) -> None:
     p.add_argument("--seed", type=int, default=None, help="init, data order and its world (default 0)")
     p.add_argument("--w-align", type=float, default=None, help="weight of the region-phrase alignment loss beside SAM 3's "
                    "(16_world_sam3; default 0: off)")
+    p.add_argument("--align-head", action="store_true", help="with --w-align: through a trained linear projection of the pooled "
+                   "image features (trained beside, not shipped)")
     p.add_argument("--tiny", action="store_true", help="tests: a tiny SAM 3, a few steps, the data's train split")
     p.add_argument("--ship", action="store_true", help="when the fit is done, write it (fp16 weights + record.json with this command, "
                    "the world's fingerprint, the curve and the shipped weights' figures) as the package's world SAM 3 (or to --ship-to)")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .core import (CheckpointError, ConfigError, DataError, atomic_write_json, config_to_dict, load_checkpoint, seed_everything,
                          sha256_file)
@@ -51,15 +52,17 @@ def pool_over_mask(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor |
     return (features * w).sum((1, 2)) / w.sum() if w.sum() > 0 else None
 
 def region_phrase_loss(features: torch.Tensor, masks: list, prompts: list[str], concept_feats: torch.Tensor,
-                       concepts: list[str], tau: float = 0.05) -> torch.Tensor:
+                       concepts: list[str], tau: float = 0.05, head: nn.Module | None = None) -> torch.Tensor:
     """Mean cross-entropy of each ground-truth instance's mask-pooled image feature against every concept's text feature.
-    features [B,C,h,w]; masks: per row [N,H,W] (the row's instances of `prompts[b]`); concept_feats [K,C] for `concepts`."""
+    features [B,C,h,w]; masks: per row [N,H,W] (the row's instances of `prompts[b]`); concept_feats [K,C] for `concepts`.
+    `head`: a projection the pooled features pass through first (CLIP's image projection), trained beside and dropped after."""
     pooled, target = [], []
     for f, rows, prompt in zip(features, masks, prompts):
         for m in rows:
             if (v := pool_over_mask(f, m)) is not None: pooled.append(v); target.append(concepts.index(prompt))
     if not pooled: return features.sum() * 0.0                 # no instance in the batch: zero, on the graph
-    logits = F.normalize(torch.stack(pooled), dim=-1) @ F.normalize(concept_feats, dim=-1).T / tau
+    pooled = torch.stack(pooled) if head is None else head(torch.stack(pooled))
+    logits = F.normalize(pooled, dim=-1) @ F.normalize(concept_feats, dim=-1).T / tau
     return F.cross_entropy(logits, torch.tensor(target, device=features.device))
 
 
@@ -91,6 +94,7 @@ class WorldSam3Config(LoopConfig):
     val_fraction: float = 0.15      # the data's held-out share (as the student's phases split it)
     w_align: float = 0.0            # weight of `region_phrase_loss` beside SAM 3's own (0: off, as the shipped fit was trained)
     align_tau: float = 0.05         # its temperature
+    align_head: bool = False        # pooled features through a trained linear projection first (not shipped: the folder stays `Sam3Model`)
     loss: LossConfig = field(default_factory=lambda: LossConfig(match=MatchConfig(w_score=1.0)))   # geometry-led matching for a fit from random init (above)
 
 TINY_WORLD_SAM3 = dict(steps=4, batch_size=2, warmup=1, ckpt_every=2, log_every=1, fit_images=0, hidden=32, heads=2, ff_mult=2,
@@ -107,13 +111,20 @@ def world_sam3_model(cfg: WorldSam3Config):
 def _fit_records(data, out: Path, cfg: WorldSam3Config, progress: bool) -> tuple[list, list[str], str]:
     "(training records, prompts, where they come from): a world of its own, or the data's train split."
     if cfg.fit_images:
-        folder = out/"world"
-        if not (folder/"world.json").is_file():
-            make_world(folder, WorldConfig(n_images=cfg.fit_images, n_videos=0, seed=cfg.seed + 1), progress=progress)
+        folder, want = out/"world", WorldConfig(n_images=cfg.fit_images, n_videos=0, seed=cfg.seed + 1)
+        if not (folder/"world.json").is_file(): make_world(folder, want, progress=progress)
+        have = json.loads((folder/"world.json").read_text()).get("config", {})
+        if (have.get("n_images"), have.get("seed")) != (want.n_images, want.seed):
+            raise ConfigError(f"{folder}: a world of {have.get('n_images')} images (seed {have.get('seed')}), where this fit asks for "
+                              f"{want.n_images} (seed {want.seed}); fit into another --out, or remove {folder} (the fit makes it again)")
         recs, prompts = load_records(folder)
         return recs, prompts, str(folder)
     recs, prompts = load_records(data)
     return split_records(recs, cfg.val_fraction)[0], prompts, f"{data} (train split)"
+
+def _sam3_weights(sd: dict) -> dict:
+    "A fit checkpoint's weights less the alignment head's: what `Sam3Model` loads."
+    return {k: v for k, v in sd.items() if not k.startswith("align_head.")}
 
 def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = "auto", from_scratch: bool = False,
                    progress: bool = True, stop_after: int | None = None) -> dict:
@@ -132,13 +143,15 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
     continuing, moved = run.prepare(resume, from_scratch)
 
     concept_ids = tok.teacher(prompts)                      # every concept of the world: `region_phrase_loss`'s classes
+    head = nn.Linear(cfg.hidden, cfg.hidden) if cfg.w_align and cfg.align_head else None   # trained, checkpointed, not shipped
+    trained = {"": model} | ({"align_head.": head} if head is not None else {})
 
     def step_fn(batch):
         out = sam3_training_outputs(model, batch)
         loss, parts = phase2_loss(out, annotations(batch), cfg.loss)
         if not cfg.w_align: return loss, parts
         align = region_phrase_loss(out["image_features"], batch["masks"], batch["prompt"],
-                                   sam3_text_encode(model, concept_ids.to(loss.device))[1], prompts, cfg.align_tau)
+                                   sam3_text_encode(model, concept_ids.to(loss.device))[1], prompts, cfg.align_tau, head)
         return loss + cfg.w_align * align, parts | {"align": float(align.detach())}
 
     def validate_fn():
@@ -148,12 +161,15 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
                                "false_presence_easy", "cgf1", "prompt_sensitivity", "masks_per_gt")}
         return m, (m["miou"] or 0.0) + (m["presence_f1"] or 0.0) - (m["false_presence_hard"] or 0.0)
 
-    def restore_fn(sd, state, ck): model.load_state_dict(sd)
+    def restore_fn(sd, state, ck):
+        model.load_state_dict(_sam3_weights(sd))
+        if head is not None: head.load_state_dict({k.removeprefix("align_head."): v for k, v in sd.items() if k.startswith("align_head.")})
 
     model.train()
     res = train_loop(cfg, run, phase="world-sam3", dataset=train, collate_fn=collate_groups,
-                     param_groups=[{"params": list(model.parameters())}], step_fn=step_fn, validate_fn=validate_fn,
-                     weights_fn=lambda: {k: v.detach().clone() for k, v in model.state_dict().items()}, restore_fn=restore_fn,
+                     param_groups=[{"params": [p for m in trained.values() for p in m.parameters()]}], step_fn=step_fn,
+                     validate_fn=validate_fn, restore_fn=restore_fn,
+                     weights_fn=lambda: {prefix + k: v.detach().clone() for prefix, m in trained.items() for k, v in m.state_dict().items()},
                      continuing=continuing, progress=progress, stop_after=stop_after, desc="world SAM 3",
                      describe=lambda b: ", ".join(f"{i}:{p}" for i, p in zip(b["image_id"], b["prompt"])))
     rec = {"sam3": None, "steps": res.steps, "of": cfg.steps, "resumed_from": res.resumed_from, "moved_aside": moved,
@@ -166,7 +182,7 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
         return rec
     best = Path(res.best or res.latest)
     weights, state, _ = load_checkpoint(best)
-    model.load_state_dict(weights)
+    model.load_state_dict(_sam3_weights(weights))
     model.eval().save_pretrained(str(out/"sam3"))
     rec |= {"status": "done", "sam3": str(out/"sam3"), "best": best.name, "held_out": state["metrics"], "history": res.history}
     atomic_write_json(out/"fit.json", rec)
