@@ -29,8 +29,8 @@ from .teacher import (AnnotationTeacher, Sam3Teacher, TeacherConfig, letterbox_b
 
 # %% auto #0
 __all__ = ['TINY_WORLD_SAM3', 'RECORD_FIGURES', 'sam3_training_outputs', 'pool_over_mask', 'region_phrase_loss',
-           'WorldSam3Config', 'world_sam3_model', 'fit_world_sam3', 'shipped_world_sam3_dir', 'world_fingerprint',
-           'score_world_sam3', 'first_losses', 'ship_world_sam3', 'shipped_world_sam3']
+           'WorldSam3Config', 'world_sam3_model', 'sam3_weights_only', 'fit_world_sam3', 'shipped_world_sam3_dir',
+           'world_fingerprint', 'score_world_sam3', 'first_losses', 'ship_world_sam3', 'shipped_world_sam3']
 
 # %% ../nbs/16_world_sam3.ipynb #d0e6beef
 def sam3_training_outputs(model, batch: dict) -> dict:
@@ -122,7 +122,7 @@ def _fit_records(data, out: Path, cfg: WorldSam3Config, progress: bool) -> tuple
     recs, prompts = load_records(data)
     return split_records(recs, cfg.val_fraction)[0], prompts, f"{data} (train split)"
 
-def _sam3_weights(sd: dict) -> dict:
+def sam3_weights_only(sd: dict) -> dict:
     "A fit checkpoint's weights less the alignment head's: what `Sam3Model` loads."
     return {k: v for k, v in sd.items() if not k.startswith("align_head.")}
 
@@ -162,7 +162,7 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
         return m, (m["miou"] or 0.0) + (m["presence_f1"] or 0.0) - (m["false_presence_hard"] or 0.0)
 
     def restore_fn(sd, state, ck):
-        model.load_state_dict(_sam3_weights(sd))
+        model.load_state_dict(sam3_weights_only(sd))
         if head is not None: head.load_state_dict({k.removeprefix("align_head."): v for k, v in sd.items() if k.startswith("align_head.")})
 
     model.train()
@@ -182,7 +182,7 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
         return rec
     best = Path(res.best or res.latest)
     weights, state, _ = load_checkpoint(best)
-    model.load_state_dict(_sam3_weights(weights))
+    model.load_state_dict(sam3_weights_only(weights))
     model.eval().save_pretrained(str(out/"sam3"))
     rec |= {"status": "done", "sam3": str(out/"sam3"), "best": best.name, "held_out": state["metrics"], "history": res.history}
     atomic_write_json(out/"fit.json", rec)

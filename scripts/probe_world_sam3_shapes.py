@@ -29,7 +29,7 @@ from sam3m4.grounded import all_prompt_pairs, build_datasets, collate_samples
 from sam3m4.prompts import DualTokenizer
 from sam3m4.teacher import Sam3Teacher, TeacherConfig, eot_attention_mask, sam3_text_encode
 from sam3m4.teacher_cache import make_teacher
-from sam3m4.world_sam3 import WorldSam3Config, pool_over_mask, world_sam3_model
+from sam3m4.world_sam3 import WorldSam3Config, pool_over_mask, sam3_weights_only, world_sam3_model
 
 SWAP = {"circle": "square", "square": "circle"}
 
@@ -42,7 +42,7 @@ def load(spec: str, image_size: int):
     "A Sam3Teacher (features on) from a HF folder or a fit's checkpoint folder."
     if (Path(spec)/"config.json").is_file(): return make_teacher(spec, TeacherConfig(features=True))
     model = world_sam3_model(WorldSam3Config(image_size=image_size))
-    model.load_state_dict(load_checkpoint(spec)[0])
+    model.load_state_dict(sam3_weights_only(load_checkpoint(spec)[0]))   # less a --align-head fit's head
     return Sam3Teacher(model.eval(), cfg=TeacherConfig(features=True))
 
 def hard_negative_kinds(teacher, world) -> dict:
