@@ -122,9 +122,11 @@ def _fit_records(data, out: Path, cfg: WorldSam3Config, progress: bool) -> tuple
     recs, prompts = load_records(data)
     return split_records(recs, cfg.val_fraction)[0], prompts, f"{data} (train split)"
 
+_ALIGN_HEAD = "align_head."     # the alignment head's keys in a fit's checkpoints
+
 def sam3_weights_only(sd: dict) -> dict:
     "A fit checkpoint's weights less the alignment head's: what `Sam3Model` loads."
-    return {k: v for k, v in sd.items() if not k.startswith("align_head.")}
+    return {k: v for k, v in sd.items() if not k.startswith(_ALIGN_HEAD)}
 
 def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = "auto", from_scratch: bool = False,
                    progress: bool = True, stop_after: int | None = None) -> dict:
@@ -144,7 +146,6 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
 
     concept_ids = tok.teacher(prompts)                      # every concept of the world: `region_phrase_loss`'s classes
     head = nn.Linear(cfg.hidden, cfg.hidden) if cfg.w_align and cfg.align_head else None   # trained, checkpointed, not shipped
-    trained = {"": model} | ({"align_head.": head} if head is not None else {})
 
     def step_fn(batch):
         out = sam3_training_outputs(model, batch)
@@ -161,15 +162,18 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
                                "false_presence_easy", "cgf1", "prompt_sensitivity", "masks_per_gt")}
         return m, (m["miou"] or 0.0) + (m["presence_f1"] or 0.0) - (m["false_presence_hard"] or 0.0)
 
+    def weights_fn():
+        sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return sd if head is None else sd | {_ALIGN_HEAD + k: v.detach().clone() for k, v in head.state_dict().items()}
+
     def restore_fn(sd, state, ck):
         model.load_state_dict(sam3_weights_only(sd))
-        if head is not None: head.load_state_dict({k.removeprefix("align_head."): v for k, v in sd.items() if k.startswith("align_head.")})
+        if head is not None: head.load_state_dict({k.removeprefix(_ALIGN_HEAD): v for k, v in sd.items() if k.startswith(_ALIGN_HEAD)})
 
     model.train()
     res = train_loop(cfg, run, phase="world-sam3", dataset=train, collate_fn=collate_groups,
-                     param_groups=[{"params": [p for m in trained.values() for p in m.parameters()]}], step_fn=step_fn,
-                     validate_fn=validate_fn, restore_fn=restore_fn,
-                     weights_fn=lambda: {prefix + k: v.detach().clone() for prefix, m in trained.items() for k, v in m.state_dict().items()},
+                     param_groups=[{"params": list(model.parameters()) + (list(head.parameters()) if head is not None else [])}],
+                     step_fn=step_fn, validate_fn=validate_fn, weights_fn=weights_fn, restore_fn=restore_fn,
                      continuing=continuing, progress=progress, stop_after=stop_after, desc="world SAM 3",
                      describe=lambda b: ", ".join(f"{i}:{p}" for i, p in zip(b["image_id"], b["prompt"])))
     rec = {"sam3": None, "steps": res.steps, "of": cfg.steps, "resumed_from": res.resumed_from, "moved_aside": moved,
