@@ -114,14 +114,15 @@ def _teacher_predict(args) -> dict:
 def _teacher_fit_world(args) -> dict:
     from sam3m4.world_sam3 import TINY_WORLD_SAM3, WorldSam3Config, fit_world_sam3
     kw = dict(TINY_WORLD_SAM3) if args.tiny else {}
-    kw |= {k: v for k, v in (("steps", args.steps), ("fit_images", args.fit_images), ("seed", args.seed), ("w_align", args.w_align))
-           if v is not None} | ({"align_head": True} if args.align_head else {})
+    kw |= {k: v for k in ("steps", "fit_images", "seed", "w_align", "lr", "warmup", "negatives", "hard_repeat")
+           if (v := getattr(args, k)) is not None} | ({"align_head": True} if args.align_head else {}) | (
+          {"init": str(args.init)} if args.init else {})
+    given = sys.argv[sys.argv.index("fit-world") + 1:] if "fit-world" in sys.argv else []
+    command = " ".join(["sam3m4", "teacher", "fit-world"] + [a for a in given if a not in ("--resume", "--json")])   # as run from scratch
     r = fit_world_sam3(args.data, args.out, WorldSam3Config(**kw), resume=_resume_mode(args), from_scratch=args.from_scratch,
-                       progress=not args.json)
+                       progress=not args.json, command=command)
     if args.ship and r["status"] == "done":
         from sam3m4.world_sam3 import ship_world_sam3, shipped_world_sam3_dir
-        given = sys.argv[sys.argv.index("fit-world") + 1:] if "fit-world" in sys.argv else []
-        command = " ".join(["sam3m4", "teacher", "fit-world"] + [a for a in given if a not in ("--resume", "--json")])   # as run from scratch
         r["shipped"] = {"to": str(args.ship_to or shipped_world_sam3_dir()),
                         **{k: v for k, v in ship_world_sam3(args.out, args.data, command, args.ship_to).items() if k in ("held_out", "weights_sha256")}}
     return {k: v for k, v in r.items() if k not in ("config", "history")} | {"table": _rounded(r.get("history", []))}
@@ -184,6 +185,12 @@ def _teacher_args(parser) -> None:
                    "(16_world_sam3; default 0: off)")
     p.add_argument("--align-head", action="store_true", help="with --w-align: through a trained linear projection of the pooled "
                    "image features (trained beside, not shipped)")
+    p.add_argument("--init", type=Path, default=None, help="start from this Sam3Model folder's weights (a fit's OUT/sam3, or the "
+                   "shipped sam3m4/assets/world_sam3) instead of random init: a fine-tune stage; its record is kept in the new one's")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
+    p.add_argument("--warmup", type=int, default=None, help="linear warm-up steps (default 75)")
+    p.add_argument("--negatives", type=int, default=None, help="absent prompts per image per step (default 2)")
+    p.add_argument("--hard-repeat", type=int, default=None, help="times an epoch a hard negative is drawn (default 2; an easy one: 1)")
     p.add_argument("--tiny", action="store_true", help="tests: a tiny SAM 3, a few steps, the data's train split")
     p.add_argument("--ship", action="store_true", help="when the fit is done, write it (fp16 weights + record.json with this command, "
                    "the world's fingerprint, the curve and the shipped weights' figures) as the package's world SAM 3 (or to --ship-to)")
@@ -222,7 +229,8 @@ def _train(args) -> dict:
                 "table": _rounded(r["history"])}
     from sam3m4.trainer import phase_config, train_phase
     kw = {k: getattr(args, k) for k in ("student", "image_size", "num_queries", "steps", "batch_size", "accum", "lr", "ckpt_every", "device", "seed", "workers",
-                                        "negative_ratio", "hard_negative_share", "group_by_image", "val_samples", "warmup") if getattr(args, k, None) is not None}
+                                        "negative_ratio", "hard_negative_share", "group_by_image", "w_annotations", "val_samples", "warmup")
+          if getattr(args, k, None) is not None}
     r = train_phase(phase_config(int(args.phase), **kw), args.data, args.out, teacher=args.teacher, init=args.init, resume=resume,
                     from_scratch=args.from_scratch, progress=not args.json, backbone_weights=args.backbone_weights,
                     text_weights=args.text_weights).to_dict()
@@ -236,6 +244,8 @@ def _add_negative_args(parser) -> None:
                         "sharing a word with a present concept)")
     parser.add_argument("--group-by-image", action=argparse.BooleanOptionalAction, default=None, help="phases 1 / 2: a batch is whole "
                         "images, each with all its prompts, present and absent (SAM 3's recipe: within an image only the prompt differs)")
+    parser.add_argument("--w-annotations", type=float, default=None, help="phase 2: add the same loss against the data's own annotations "
+                        "(world, COCO, SA-Co) to the teacher's, at this weight (default: train 0; pipeline: PipelineConfig's)")
 
 def _train_args(parser) -> None:
     parser.add_argument("--phase", choices=["1", "2", "video"], required=True, help="1: feature alignment, 2: output refinement, video: tracker")
@@ -507,7 +517,8 @@ def _pipeline_config(args):
     work = args.work or project_outputs()/"pipeline"
     cfg = tiny_pipeline_config(work) if args.tiny else PipelineConfig(work=str(work))
     for k in ("data", "video_data", "video_prompt", "backbone_weights", "text_weights", "sam3", "student", "image_size", "num_queries", "phase1_steps", "phase2_steps",
-              "video_steps", "negative_ratio", "hard_negative_share", "group_by_image", "quant_modes", "backends", "num_val", "reports"):
+              "video_steps", "negative_ratio", "hard_negative_share", "group_by_image", "w_annotations", "quant_modes", "backends", "num_val",
+              "reports"):
         v = getattr(args, k)
         if v is not None: setattr(cfg, k, str(v) if isinstance(v, Path) else v)
     if args.no_features: cfg.features = False

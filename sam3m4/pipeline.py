@@ -99,6 +99,7 @@ class PipelineConfig:
     ckpt_every: int = 100                # checkpoint interval (a kill loses at most this many steps)
     negative_ratio: float = 0.5          # share of negative samples (prompt absent) in the training set
     hard_negative_share: float = 0.75    # share of those that are hard (absent, sharing a word with a present concept)
+    w_annotations: float = 0.0           # phase 2: the data's own annotations beside the teacher, this weight (TrainConfig.w_annotations)
     group_by_image: bool = True          # phases 1 and 2: a batch is whole images, each with all its samples (TrainConfig.group_by_image);
                                          # with these negatives and the small student's anchors, hard false presence 0.43 -> 0.22 (04_student)
     quant_modes: str = "fp16,int8,int8+int4,int4,qat"   # torchao modes compared
@@ -134,7 +135,7 @@ def _train_cfg(cfg: PipelineConfig, phase: int, steps: int | None = None):
     steps = steps or (cfg.phase1_steps if phase == 1 else cfg.phase2_steps)
     return TrainConfig(phase=phase, student=cfg.student, image_size=cfg.image_size, num_queries=cfg.num_queries, steps=steps, batch_size=cfg.batch_size, ckpt_every=min(cfg.ckpt_every, steps),
                        negative_ratio=cfg.negative_ratio, hard_negative_share=cfg.hard_negative_share, group_by_image=cfg.group_by_image,
-                       seed=cfg.seed, val_samples=min(48, cfg.num_val), warmup=max(1, min(30, steps // 10)),
+                       w_annotations=cfg.w_annotations if phase == 2 else 0.0, seed=cfg.seed, val_samples=min(48, cfg.num_val), warmup=max(1, min(30, steps // 10)),
                        log_every=max(1, min(10, steps // 20)))   # a short run still logs its first and last steps
 
 def stage_world(cfg: PipelineConfig):

@@ -18,6 +18,7 @@ from .layers import mask_iou
 from .losses import FeatureAdapter, LossConfig, Phase1LossConfig, decision_targets, phase1_loss, phase2_loss
 from .matcher import match_outputs
 from .student import Sam3m4Student, StudentConfig, load_pretrained, load_student, student_config, unbatch
+from .teacher import AnnotationTeacher
 from .teacher_cache import teacher_for
 
 # %% auto #0
@@ -37,6 +38,7 @@ class TrainConfig(LoopConfig):
     group_by_image: bool = False     # a batch is whole images, each with all its samples (data.PromptGroups), about batch_size samples
     val_fraction: float = 0.15       # images held out for validation
     val_samples: int = 48            # validation samples scored at each checkpoint
+    w_annotations: float = 0.0       # phase 2: weight of the same loss against the data's own annotations, added to the teacher's (0: the teacher alone)
     loss: LossConfig = field(default_factory=LossConfig)              # phase-2 loss weights and matcher
     phase1_loss: Phase1LossConfig = field(default_factory=Phase1LossConfig)  # phase-1 loss weights
 
@@ -168,12 +170,18 @@ def train_phase(cfg: TrainConfig, data, out, teacher="annotation", init=None, re
         load_state_dict_checked(model, sd, source=str(ck))
         start["pretrained"] = state.get("pretrained")
     amp = cfg.amp and device.type in ("cuda", "mps")
+    beside = (AnnotationTeacher() if cfg.phase == 2 and cfg.w_annotations and t_train.source != AnnotationTeacher.source  # not twice
+              else None)
     def step_fn(batch):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             o = model(batch["image"].to(device), batch["student_ids"].to(device))
         o = {k: (v.float() if torch.is_tensor(v) else v) for k, v in o.items()}
         t_outs = [_to(t, device) for t in t_train(batch)]
-        return phase1_loss(o, t_outs, adapter, cfg.phase1_loss) if cfg.phase == 1 else phase2_loss(o, t_outs, cfg.loss)
+        if cfg.phase == 1: return phase1_loss(o, t_outs, adapter, cfg.phase1_loss)
+        loss, parts = phase2_loss(o, t_outs, cfg.loss)
+        if not beside: return loss, parts
+        g = phase2_loss(o, [_to(t, device) for t in beside(batch)], cfg.loss)[0]
+        return loss + cfg.w_annotations * g, parts | {"annotations": float(g.detach())}
     def validate_fn():
         v = validate(model, t_val, val_ds, cfg.val_samples, cfg, device, adapter)
         return v, (-v["val_loss"] if cfg.phase == 1 else v["val_miou_vs_teacher"])

@@ -29,8 +29,9 @@ from .teacher import (AnnotationTeacher, Sam3Teacher, TeacherConfig, letterbox_b
 
 # %% auto #0
 __all__ = ['TINY_WORLD_SAM3', 'RECORD_FIGURES', 'sam3_training_outputs', 'pool_over_mask', 'region_phrase_loss',
-           'WorldSam3Config', 'world_sam3_model', 'sam3_weights_only', 'fit_world_sam3', 'shipped_world_sam3_dir',
-           'world_fingerprint', 'score_world_sam3', 'first_losses', 'ship_world_sam3', 'shipped_world_sam3']
+           'WorldSam3Config', 'world_sam3_model', 'start_from', 'first_losses', 'sam3_weights_only', 'fit_world_sam3',
+           'shipped_world_sam3_dir', 'world_fingerprint', 'score_world_sam3', 'ship_world_sam3', 'fit_chain',
+           'shipped_world_sam3']
 
 # %% ../nbs/16_world_sam3.ipynb #d0e6beef
 def sam3_training_outputs(model, batch: dict) -> dict:
@@ -95,6 +96,7 @@ class WorldSam3Config(LoopConfig):
     w_align: float = 0.0            # weight of `region_phrase_loss` beside SAM 3's own (0: off, as the shipped fit was trained)
     align_tau: float = 0.05         # its temperature
     align_head: bool = False        # pooled features through a trained linear projection first (not shipped: the folder stays `Sam3Model`)
+    init: str = ""                  # a `Sam3Model` folder of these sizes to start from (a fine-tune stage); "": random init
     loss: LossConfig = field(default_factory=lambda: LossConfig(match=MatchConfig(w_score=1.0)))   # geometry-led matching for a fit from random init (above)
 
 TINY_WORLD_SAM3 = dict(steps=4, batch_size=2, warmup=1, ckpt_every=2, log_every=1, fit_images=0, hidden=32, heads=2, ff_mult=2,
@@ -106,6 +108,21 @@ def world_sam3_model(cfg: WorldSam3Config):
     torch.manual_seed(cfg.seed)
     return Sam3Model(reduced_sam3_config(cfg.hidden, cfg.image_size, cfg.vit_layers, cfg.text_layers, cfg.encoder_layers,
                                          cfg.decoder_layers, cfg.queries, cfg.heads, cfg.ff_mult))
+
+def start_from(model, folder) -> dict:
+    """Load a `Sam3Model` folder's weights into `model` (a fine-tune stage's start) and say what they were: the folder, the
+    weights' sha256 and how they were made: the folder's record.json (a shipped one), or the fit.json beside a fit's
+    `OUT/sam3` (its command, config, curve and own `init`), so a chain of stages is written down back to scratch."""
+    from safetensors.torch import load_file
+    folder = Path(folder); w = folder/"model.safetensors"
+    if not w.is_file(): raise ConfigError(f"{w}: missing; --init takes a Sam3Model folder (config.json + model.safetensors), "
+                                          "e.g. a fit's OUT/sam3 or sam3m4/assets/world_sam3")
+    try: model.load_state_dict(load_file(w))
+    except RuntimeError as e:
+        raise ConfigError(f"{folder}: its weights do not fit this fit's SAM 3 ({str(e).splitlines()[1].strip()}); give the fit the "
+                          "sizes that folder was trained with (its config.json)") from e
+    made = next((p for p in (folder/"record.json", folder.parent/"fit.json") if p.is_file()), None)
+    return {"folder": str(folder), "weights_sha256": sha256_file(w), "record": json.loads(made.read_text()) if made else None}
 
 # %% ../nbs/16_world_sam3.ipynb #070d7e86
 def _fit_records(data, out: Path, cfg: WorldSam3Config, progress: bool) -> tuple[list, list[str], str]:
@@ -122,6 +139,11 @@ def _fit_records(data, out: Path, cfg: WorldSam3Config, progress: bool) -> tuple
     recs, prompts = load_records(data)
     return split_records(recs, cfg.val_fraction)[0], prompts, f"{data} (train split)"
 
+def first_losses(run, until: int) -> list[list]:
+    """[step, loss] of a fit's training rows up to step `until` (its first validation point): where a refit on another CPU
+    still follows the record (float kernels that round differently part the curves within a few hundred steps)."""
+    return [[r["step"], r["loss"]] for r in RunFolder(run).rows() if "loss" in r and r["step"] <= until]
+
 _ALIGN_HEAD = "align_head."     # the alignment head's keys in a fit's checkpoints
 
 def sam3_weights_only(sd: dict) -> dict:
@@ -129,9 +151,10 @@ def sam3_weights_only(sd: dict) -> dict:
     return {k: v for k, v in sd.items() if not k.startswith(_ALIGN_HEAD)}
 
 def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = "auto", from_scratch: bool = False,
-                   progress: bool = True, stop_after: int | None = None) -> dict:
+                   progress: bool = True, stop_after: int | None = None, command: str | None = None) -> dict:
     """Train SAM 3 (reduced) on the ground truth of `data` (a world folder) into `out`; write its best checkpoint as the
-    Hugging Face folder `out/sam3` and `out/fit.json`. Resumes from `out/run` (`resume`: auto | require | never)."""
+    Hugging Face folder `out/sam3` and `out/fit.json` (with `command`, the CLI line that ran it). Resumes from `out/run`
+    (`resume`: auto | require | never)."""
     cfg = cfg or WorldSam3Config(); out = Path(out)
     seed_everything(cfg.seed)
     recs, prompts, source = _fit_records(data, out, cfg, progress)
@@ -141,6 +164,7 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
     if set(prompts) != set(val.prompts):
         raise DataError(f"{source}: its prompts {sorted(prompts)} differ from {data}'s {sorted(val.prompts)}; fit on the same concepts")
     model, annotations = world_sam3_model(cfg), AnnotationTeacher()
+    init = start_from(model, cfg.init) if cfg.init else None
     run = RunFolder(out/"run")
     continuing, moved = run.prepare(resume, from_scratch)
 
@@ -179,7 +203,7 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
     rec = {"sam3": None, "steps": res.steps, "of": cfg.steps, "resumed_from": res.resumed_from, "moved_aside": moved,
            "train_images": len({ri for ri, _ in train.samples.samples}), "train_items": len(train), "trained_on": source,
            "params": param_count(model), "seconds": res.total_seconds, "steps_per_s": res.steps_per_s,
-           "threads": torch.get_num_threads(),
+           "threads": torch.get_num_threads(), "command": command, "init": init, "first_losses": first_losses(run.out, cfg.ckpt_every),
            "config": config_to_dict(cfg)}
     if res.steps < cfg.steps:
         atomic_write_json(out/"fit.json", rec := rec | {"status": "stopped"})
@@ -218,11 +242,6 @@ def score_world_sam3(folder, world, num: int = 200, progress: bool = False) -> d
 RECORD_FIGURES = ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "false_presence_hard", "false_presence_easy",
                   "cgf1", "cgf1_no_nms", "il_mcc", "masks_per_gt", "prompt_sensitivity", "samples", "hard_negatives")
 
-def first_losses(run, until: int) -> list[list]:
-    """[step, loss] of a fit's training rows up to step `until` (its first validation point): where a refit on another CPU
-    still follows the record (float kernels that round differently part the curves within a few hundred steps)."""
-    return [[r["step"], r["loss"]] for r in RunFolder(run).rows() if "loss" in r and r["step"] <= until]
-
 def ship_world_sam3(fit_out, world, command: str, dest=None, threads: int | None = None) -> dict:
     """Write a finished fit (`fit_world_sam3`'s `out`) as the shipped folder `dest` (default: the package's): its config, its
     weights in fp16 and record.json; the record's figures are the written folder's, scored on `world`. `threads`: the torch
@@ -242,9 +261,19 @@ def ship_world_sam3(fit_out, world, command: str, dest=None, threads: int | None
               "trained_on": Path(fit["trained_on"]).name, "weights_dtype": "float16",
               "weights_sha256": sha256_file(dest/"model.safetensors"), "config": fit["config"],
               "curve": fit.get("history", []), "first_losses": first_losses(fit_out/"run", fit["config"]["ckpt_every"]),
-              "fit_held_out": fit.get("held_out"), "held_out": {k: held.get(k) for k in RECORD_FIGURES}}
+              "fit_held_out": fit.get("held_out"), "held_out": {k: held.get(k) for k in RECORD_FIGURES}, "init": fit.get("init")}
     atomic_write_json(dest/"record.json", record)
     return record
+
+def fit_chain(record: dict) -> list[dict]:
+    """The stages that made a world SAM 3, the one from scratch first: each one's command, steps and the sha256 of the weights
+    it started from (`init`; None from scratch). How to retrain a shipped fine-tune: run them in order."""
+    stages, r = [], record
+    while r:
+        init = r.get("init") or {}
+        stages.append({"command": r.get("command"), "steps": r.get("steps"), "init_sha256": init.get("weights_sha256")})
+        r = init.get("record")
+    return stages[::-1]
 
 def shipped_world_sam3(folder=None) -> tuple[Path, dict]:
     "(folder, record) of the shipped world SAM 3, checked: the record parses and the weights' sha256 is the record's."

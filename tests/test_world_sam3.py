@@ -9,7 +9,7 @@ from sam3m4.core import CheckpointError
 from sam3m4.world import make_world, TINY_WORLD, WorldConfig
 from sam3m4.pipeline import PipelineConfig, _use_shipped_world_sam3
 from sam3m4.sam3_weights import load_sam3
-from sam3m4.world_sam3 import first_losses, score_world_sam3, shipped_world_sam3, shipped_world_sam3_dir, world_fingerprint
+from sam3m4.world_sam3 import fit_chain, first_losses, score_world_sam3, shipped_world_sam3, shipped_world_sam3_dir, world_fingerprint
 
 FIGURES = ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "false_presence_hard", "cgf1")
 
@@ -28,6 +28,8 @@ def test_shipped_folder_loads_and_matches_its_record(main_world):
     assert next(model.parameters()).dtype.is_floating_point and str(next(model.parameters()).dtype) == "torch.float32"
     assert record["world_fingerprint"] == world_fingerprint(main_world)
     assert record["command"].startswith("sam3m4 teacher fit-world") and record["curve"] and record["steps"] == record["config"]["steps"]
+    chain = fit_chain(record)                                           # a fine-tune's stages back to the fit from scratch
+    assert chain[0]["init_sha256"] is None and all(c["command"].startswith("sam3m4 teacher fit-world") for c in chain)
     got = score_world_sam3(folder, main_world, num=record["held_out"]["samples"])
     for k in FIGURES: assert got[k] == pytest.approx(record["held_out"][k], abs=0.01), k
 
@@ -49,9 +51,15 @@ def test_damaged_copy_is_a_named_error(tmp_path):
     with pytest.raises(CheckpointError, match="not a world SAM 3 record"): shipped_world_sam3(bad)
 
 
+def root_record(record: dict) -> dict:
+    "The record of the fit from scratch a shipped fine-tune's chain starts with (the record itself when it has no `init`)."
+    while (record.get("init") or {}).get("record"): record = record["init"]["record"]
+    return record
+
 @pytest.mark.slow
 def test_fit_world_with_the_records_settings_reproduces_its_curve(main_world, tmp_path):
-    """The record's config, the world it names, the torch threads it was trained on (its `threads`), to the first validation
+    """The record's config (a fine-tune's: that of the fit from scratch its chain starts with; its later stages start from
+    weights that are not shipped, and each keeps its own first losses in its record for a rerun of the chain), the world it names, the torch threads it was trained on (its `threads`), to the first validation
     point (step 250): the first logged loss (step 25) is the record's within 1e-3 and the mean of the logged losses to step
     250 within 4 %; the validation point is where the record's is.
 
@@ -63,14 +71,15 @@ def test_fit_world_with_the_records_settings_reproduces_its_curve(main_world, tm
     0.0: step 250's figures are thresholded at the edge of the first detections (the record's are all 0), so one presence
     score across 0.5 flips them; they are not compared. About 1.5 minutes."""
     import subprocess, sys
+    record = root_record(shipped_world_sam3()[1])
     prog = ("import json, sys; from sam3m4.core import config_from_dict; "
-            "from sam3m4.world_sam3 import WorldSam3Config, fit_world_sam3, shipped_world_sam3; "
-            "cfg = config_from_dict(WorldSam3Config, shipped_world_sam3()[1]['config']); "
+            "from sam3m4.world_sam3 import WorldSam3Config, fit_world_sam3; "
+            "cfg = config_from_dict(WorldSam3Config, json.loads(sys.argv[3])); "
             "fit_world_sam3(sys.argv[1], sys.argv[2], cfg, progress=False, stop_after=cfg.ckpt_every, resume='never')")
-    record = shipped_world_sam3()[1]
     threads = str(record.get("threads") or 1)                           # records before the field: one thread
     env = {**__import__("os").environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    p = subprocess.run([sys.executable, "-c", prog, str(main_world), str(tmp_path/"fit")], capture_output=True, text=True, env=env, timeout=1800)
+    p = subprocess.run([sys.executable, "-c", prog, str(main_world), str(tmp_path/"fit"), json.dumps(record["config"])], capture_output=True,
+                       text=True, env=env, timeout=1800)
     assert p.returncode == 0, p.stderr[-3000:]
     from sam3m4.engine import RunFolder
     first = record["curve"][0]
