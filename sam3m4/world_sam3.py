@@ -113,14 +113,18 @@ def start_from(model, folder) -> dict:
     """Load a `Sam3Model` folder's weights into `model` (a fine-tune stage's start) and say what they were: the folder, the
     weights' sha256 and how they were made: the folder's record.json (a shipped one), or the fit.json beside a fit's
     `OUT/sam3` (its command, config, curve and own `init`), so a chain of stages is written down back to scratch."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
     folder = Path(folder); w = folder/"model.safetensors"
     if not w.is_file(): raise ConfigError(f"{w}: missing; --init takes a Sam3Model folder (config.json + model.safetensors), "
                                           "e.g. a fit's OUT/sam3 or sam3m4/assets/world_sam3")
-    try: model.load_state_dict(load_file(w))
+    try: weights = load_file(w)
+    except SafetensorError as e: raise CheckpointError(f"{w}: not a readable safetensors file ({e}); write the folder again") from e
+    try: model.load_state_dict(weights)
     except RuntimeError as e:
-        raise ConfigError(f"{folder}: its weights do not fit this fit's SAM 3 ({str(e).splitlines()[1].strip()}); give the fit the "
-                          "sizes that folder was trained with (its config.json)") from e
+        why = next((l.strip() for l in str(e).splitlines()[1:] if l.strip()), str(e))
+        raise ConfigError(f"{folder}: its weights do not fit this fit's SAM 3 ({why}); give the fit the sizes that folder was "
+                          "trained with (its config.json)") from e
     made = next((p for p in (folder/"record.json", folder.parent/"fit.json") if p.is_file()), None)
     return {"folder": str(folder), "weights_sha256": sha256_file(w), "record": json.loads(made.read_text()) if made else None}
 
