@@ -168,7 +168,7 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
     if set(prompts) != set(val.prompts):
         raise DataError(f"{source}: its prompts {sorted(prompts)} differ from {data}'s {sorted(val.prompts)}; fit on the same concepts")
     model, annotations = world_sam3_model(cfg), AnnotationTeacher()
-    init = start_from(model, cfg.init) if cfg.init else None
+    start = {"init": start_from(model, cfg.init) if cfg.init else None}   # a resumed fit keeps what it first started from
     run = RunFolder(out/"run")
     continuing, moved = run.prepare(resume, from_scratch)
 
@@ -196,18 +196,19 @@ def fit_world_sam3(data, out, cfg: WorldSam3Config | None = None, resume: str = 
 
     def restore_fn(sd, state, ck):
         model.load_state_dict(sam3_weights_only(sd))
+        if "init" in state: start["init"] = state["init"]
         if head is not None: head.load_state_dict({k.removeprefix(_ALIGN_HEAD): v for k, v in sd.items() if k.startswith(_ALIGN_HEAD)})
 
     model.train()
     res = train_loop(cfg, run, phase="world-sam3", dataset=train, collate_fn=collate_groups,
                      param_groups=[{"params": list(model.parameters()) + (list(head.parameters()) if head is not None else [])}],
-                     step_fn=step_fn, validate_fn=validate_fn, weights_fn=weights_fn, restore_fn=restore_fn,
+                     step_fn=step_fn, validate_fn=validate_fn, weights_fn=weights_fn, restore_fn=restore_fn, state_fn=lambda: dict(start),
                      continuing=continuing, progress=progress, stop_after=stop_after, desc="world SAM 3",
                      describe=lambda b: ", ".join(f"{i}:{p}" for i, p in zip(b["image_id"], b["prompt"])))
     rec = {"sam3": None, "steps": res.steps, "of": cfg.steps, "resumed_from": res.resumed_from, "moved_aside": moved,
            "train_images": len({ri for ri, _ in train.samples.samples}), "train_items": len(train), "trained_on": source,
            "params": param_count(model), "seconds": res.total_seconds, "steps_per_s": res.steps_per_s,
-           "threads": torch.get_num_threads(), "command": command, "init": init, "first_losses": first_losses(run.out, cfg.ckpt_every),
+           "threads": torch.get_num_threads(), "command": command, "init": start["init"], "first_losses": first_losses(run.out, cfg.ckpt_every),
            "config": config_to_dict(cfg)}
     if res.steps < cfg.steps:
         atomic_write_json(out/"fit.json", rec := rec | {"status": "stopped"})
