@@ -30,8 +30,8 @@ from .teacher import (AnnotationTeacher, Sam3Teacher, TeacherConfig, letterbox_b
 # %% auto #0
 __all__ = ['TINY_WORLD_SAM3', 'RECORD_FIGURES', 'sam3_training_outputs', 'pool_over_mask', 'region_phrase_loss',
            'WorldSam3Config', 'world_sam3_model', 'start_from', 'first_losses', 'sam3_weights_only', 'fit_world_sam3',
-           'shipped_world_sam3_dir', 'world_fingerprint', 'score_world_sam3', 'ship_world_sam3', 'fit_chain',
-           'shipped_world_sam3']
+           'shipped_world_sam3_dir', 'world_fingerprint', 'score_world_sam3', 'ship_world_sam3', 'chain_records',
+           'fit_chain', 'shipped_world_sam3']
 
 # %% ../nbs/16_world_sam3.ipynb #d0e6beef
 def sam3_training_outputs(model, batch: dict) -> dict:
@@ -270,15 +270,17 @@ def ship_world_sam3(fit_out, world, command: str, dest=None, threads: int | None
     atomic_write_json(dest/"record.json", record)
     return record
 
+def chain_records(record: dict) -> list[dict]:
+    "The records of the stages that made a world SAM 3 (each stage's `init` holds the one before), the one from scratch first."
+    chain = []
+    while record: chain.append(record); record = (record.get("init") or {}).get("record")
+    return chain[::-1]
+
 def fit_chain(record: dict) -> list[dict]:
     """The stages that made a world SAM 3, the one from scratch first: each one's command, steps and the sha256 of the weights
     it started from (`init`; None from scratch). How to retrain a shipped fine-tune: run them in order."""
-    stages, r = [], record
-    while r:
-        init = r.get("init") or {}
-        stages.append({"command": r.get("command"), "steps": r.get("steps"), "init_sha256": init.get("weights_sha256")})
-        r = init.get("record")
-    return stages[::-1]
+    return [{"command": r.get("command"), "steps": r.get("steps"), "init_sha256": (r.get("init") or {}).get("weights_sha256")}
+            for r in chain_records(record)]
 
 def shipped_world_sam3(folder=None) -> tuple[Path, dict]:
     "(folder, record) of the shipped world SAM 3, checked: the record parses and the weights' sha256 is the record's."

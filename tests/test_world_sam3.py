@@ -9,7 +9,7 @@ from sam3m4.core import CheckpointError
 from sam3m4.world import make_world, TINY_WORLD, WorldConfig
 from sam3m4.pipeline import PipelineConfig, _use_shipped_world_sam3
 from sam3m4.sam3_weights import load_sam3
-from sam3m4.world_sam3 import fit_chain, first_losses, score_world_sam3, shipped_world_sam3, shipped_world_sam3_dir, world_fingerprint
+from sam3m4.world_sam3 import chain_records, fit_chain, first_losses, score_world_sam3, shipped_world_sam3, shipped_world_sam3_dir, world_fingerprint
 
 FIGURES = ("miou", "miou_one_instance", "miou_several_instances", "presence_f1", "false_presence_hard", "cgf1")
 
@@ -51,11 +51,6 @@ def test_damaged_copy_is_a_named_error(tmp_path):
     with pytest.raises(CheckpointError, match="not a world SAM 3 record"): shipped_world_sam3(bad)
 
 
-def root_record(record: dict) -> dict:
-    "The record of the fit from scratch a shipped fine-tune's chain starts with (the record itself when it has no `init`)."
-    while (record.get("init") or {}).get("record"): record = record["init"]["record"]
-    return record
-
 @pytest.mark.slow
 def test_fit_world_with_the_records_settings_reproduces_its_curve(main_world, tmp_path):
     """The record's config (a fine-tune's: that of the fit from scratch its chain starts with; its later stages start from
@@ -71,7 +66,7 @@ def test_fit_world_with_the_records_settings_reproduces_its_curve(main_world, tm
     0.0: step 250's figures are thresholded at the edge of the first detections (the record's are all 0), so one presence
     score across 0.5 flips them; they are not compared. About 1.5 minutes."""
     import subprocess, sys
-    record = root_record(shipped_world_sam3()[1])
+    record = chain_records(shipped_world_sam3()[1])[0]                   # the fit from scratch the chain starts with
     prog = ("import json, sys; from sam3m4.core import config_from_dict; "
             "from sam3m4.world_sam3 import WorldSam3Config, fit_world_sam3; "
             "cfg = config_from_dict(WorldSam3Config, json.loads(sys.argv[3])); "
