@@ -12,24 +12,23 @@ import json, math, sys
 
 import torch
 
-from sam3m4.grounded import build_datasets, collate_samples
+from sam3m4.grounded import all_prompt_pairs, build_datasets, collate_samples
 from sam3m4.student import load_student
-from sam3m4.visual import pairs_dataset
 
-def kind(prompt: str, present: set) -> str:
-    "How an absent or present world concept ('green circle') relates to the concepts an image holds."
-    colour, shape = prompt.split()
-    if prompt in present: return "positive"
-    if any(p.split()[0] == colour for p in present): return "same_colour"
-    return "same_shape" if any(p.split()[1] == shape for p in present) else "easy"
+def kind(pairs, j: int) -> str:
+    "Pair `j` of `all_prompt_pairs`: positive, easy, or hard split by what it shares (a world concept is 'colour shape')."
+    k = pairs.negative_kind(j)
+    if k is None: return "positive"
+    if k == "easy": return k
+    rec, prompt = pairs.records[pairs.samples[j][0]], pairs.samples[j][1]
+    return "same_colour" if any(c.split()[0] == prompt.split()[0] for c in rec.categories) else "same_shape"
 
 @torch.no_grad()
 def main(ckpt, world, batch_size: int = 16) -> dict:
     model, _ = load_student(ckpt); model.eval()
     _, val = build_datasets(world, model.cfg.image_size, val_fraction=0.15, seed=0)
-    pairs = [(ri, p) for ri in range(len(val.records)) for p in val.prompts]
-    kinds = [kind(p, val.records[ri].categories) for ri, p in pairs]
-    ds, rows = pairs_dataset(val.records, val.prompts, val.tok, val.size, pairs), {}
+    ds, rows = all_prompt_pairs(val.records, val.prompts, val.tok, val.size), {}
+    kinds = [kind(ds, j) for j in range(len(ds))]
     for i in range(0, len(ds), batch_size):
         batch = collate_samples([ds[j] for j in range(i, min(i + batch_size, len(ds)))])
         out = model(batch["image"], batch["student_ids"])
